@@ -1,0 +1,1 @@
+"""Domain: the event envelope, typed payloads, Brazilian validators and money."""

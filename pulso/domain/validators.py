@@ -1,0 +1,88 @@
+"""Brazilian document and address validators: CPF, CNPJ, UF, CEP."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+UFS: frozenset[str] = frozenset(
+    "AC AL AP AM BA CE DF ES GO MA MT MS MG PA PB PR PE PI RJ RN RS RO RR SC SP SE TO".split()
+)
+REGION_BY_UF: dict[str, str] = {
+    **dict.fromkeys(("AC", "AP", "AM", "PA", "RO", "RR", "TO"), "Norte"),
+    **dict.fromkeys(("AL", "BA", "CE", "MA", "PB", "PE", "PI", "RN", "SE"), "Nordeste"),
+    **dict.fromkeys(("DF", "GO", "MT", "MS"), "Centro-Oeste"),
+    **dict.fromkeys(("ES", "MG", "RJ", "SP"), "Sudeste"),
+    **dict.fromkeys(("PR", "RS", "SC"), "Sul"),
+}
+_NON_DIGITS = re.compile(r"\D")
+_CEP = re.compile(r"^\d{5}-?\d{3}$")
+
+
+def only_digits(text: str) -> str:
+    return _NON_DIGITS.sub("", text)
+
+
+def _check_digit(digits: str, weights: range | list[int]) -> int:
+    total = sum(int(d) * w for d, w in zip(digits, weights, strict=False))
+    rest = total % 11
+    return 0 if rest < 2 else 11 - rest
+
+
+@lru_cache(maxsize=65_536)
+def is_valid_cpf(cpf: str) -> bool:
+    """True when ``cpf`` (with or without punctuation) has valid check digits."""
+    digits = only_digits(cpf)
+    if len(digits) != 11 or digits == digits[0] * 11:
+        return False
+    first = _check_digit(digits[:9], range(10, 1, -1))
+    second = _check_digit(digits[:10], range(11, 1, -1))
+    return digits[9:] == f"{first}{second}"
+
+
+_CNPJ_W1 = [5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2]
+_CNPJ_W2 = [6, *_CNPJ_W1]
+
+
+@lru_cache(maxsize=65_536)
+def is_valid_cnpj(cnpj: str) -> bool:
+    """True when ``cnpj`` (with or without punctuation) has valid check digits."""
+    digits = only_digits(cnpj)
+    if len(digits) != 14 or digits == digits[0] * 14:
+        return False
+    first = _check_digit(digits[:12], _CNPJ_W1)
+    second = _check_digit(digits[:13], _CNPJ_W2)
+    return digits[12:] == f"{first}{second}"
+
+
+def is_valid_uf(uf: str) -> bool:
+    return uf in UFS
+
+
+def is_valid_cep(cep: str) -> bool:
+    return bool(_CEP.match(cep))
+
+
+def mask_cpf(cpf: str) -> str:
+    """``***.456.789-**``: the form that may appear on screen; never log the whole CPF."""
+    d = only_digits(cpf)
+    return f"***.{d[3:6]}.{d[6:9]}-**" if len(d) == 11 else "***"
+
+
+def mask_cnpj(cnpj: str) -> str:
+    d = only_digits(cnpj)
+    return f"**.{d[2:5]}.{d[5:8]}/****-**" if len(d) == 14 else "***"
+
+
+def complete_cpf(first_nine: str) -> str:
+    """The valid CPF that starts with these nine digits (used by generators and tests)."""
+    first = _check_digit(first_nine, range(10, 1, -1))
+    second = _check_digit(f"{first_nine}{first}", range(11, 1, -1))
+    return f"{first_nine}{first}{second}"
+
+
+def complete_cnpj(first_twelve: str) -> str:
+    """The valid CNPJ that starts with these twelve digits."""
+    first = _check_digit(first_twelve, _CNPJ_W1)
+    second = _check_digit(f"{first_twelve}{first}", _CNPJ_W2)
+    return f"{first_twelve}{first}{second}"

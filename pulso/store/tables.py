@@ -1,0 +1,228 @@
+"""The one schema, as table specs both store backends turn into DDL and bulk writes.
+
+A ``Column`` names its logical type (mapped per dialect) and how an upsert merges a new value
+into an existing row (``merge``):
+
+- ``replace``: the new value wins, even NULL
+- ``latest``: the new value wins unless it is NULL
+- ``first``: the stored value wins unless it is NULL (creation facts)
+- ``max``: the larger of the two (NULLs ignored)
+- ``rank:<column>``: the value from the row whose ``<column>`` is higher (ties: new wins)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+LogicalType = Literal["text", "int", "bigint", "smallint", "double", "bool", "timestamptz",
+                      "bytes", "uuid", "json", "numeric"]
+
+ColumnBatch = dict[str, list[Any]]
+"""Rows in columns: column name -> values, every list the same length."""
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    type: LogicalType
+    nullable: bool = True
+    merge: str = "latest"
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    indexes: tuple[tuple[str, ...], ...] = field(default=())
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"{self.name} has no column {name!r}")
+
+
+def _c(name: str, type_: LogicalType, merge: str = "latest", nullable: bool = True) -> Column:
+    return Column(name, type_, nullable, merge)
+
+
+RAW_EVENTS = Table(
+    "raw_events",
+    (
+        _c("event_id", "uuid", nullable=False),
+        _c("type", "text", nullable=False),
+        _c("topic", "text", nullable=False),
+        _c("occurred_at", "timestamptz", nullable=False),
+        _c("source", "text", nullable=False),
+        _c("key", "text", nullable=False),
+        _c("payload", "bytes", nullable=False),
+        _c("received_at", "timestamptz", nullable=False),
+    ),
+    key=("event_id",),
+    indexes=(("occurred_at",),),
+)
+
+PAYMENTS = Table(
+    "payments",
+    (
+        _c("charge_id", "text", nullable=False),
+        _c("txid", "text", "first"),
+        _c("store_id", "text", "first"),
+        _c("city", "text", "first"),
+        _c("uf", "text", "first"),
+        _c("amount_cents", "bigint", "first"),
+        _c("paid_cents", "bigint"),
+        _c("status", "text", "rank:status_rank", nullable=False),
+        _c("status_rank", "smallint", "max", nullable=False),
+        _c("payment_type", "text", "first"),
+        _c("psp", "text", "first"),
+        _c("payer_hash", "text", "first"),
+        _c("created_at", "timestamptz", "first"),
+        _c("expires_at", "timestamptz", "first"),
+        _c("confirmed_at", "timestamptz", "first"),
+        _c("failed_at", "timestamptz", "first"),
+        _c("expired_at", "timestamptz", "first"),
+        _c("failure_reason", "text"),
+        _c("confirmation_seconds", "double"),
+        _c("updated_at", "timestamptz", "max", nullable=False),
+    ),
+    key=("charge_id",),
+    indexes=(("created_at",), ("store_id", "created_at")),
+)
+
+PAYMENT_MINUTES = Table(
+    "payment_minutes",
+    (
+        _c("store_id", "text", nullable=False),
+        _c("minute", "timestamptz", nullable=False),
+        _c("city", "text"),
+        _c("uf", "text"),
+        _c("charges", "bigint", "replace", nullable=False),
+        _c("confirmed", "bigint", "replace", nullable=False),
+        _c("amount_cents", "bigint", "replace", nullable=False),
+        _c("confirmed_cents", "bigint", "replace", nullable=False),
+        _c("confirmation_seconds_sum", "double", "replace", nullable=False),
+    ),
+    key=("store_id", "minute"),
+)
+
+ORDERS = Table(
+    "orders",
+    (
+        _c("order_id", "text", nullable=False),
+        _c("ordered_at", "timestamptz", "first"),
+        _c("updated_at", "timestamptz", "max", nullable=False),
+        _c("customer_id", "text"),
+        _c("city", "text"),
+        _c("uf", "text"),
+        _c("region", "text"),
+        _c("product", "text"),
+        _c("category", "text"),
+        _c("quantity", "int"),
+        _c("unit_price_cents", "bigint"),
+        _c("total_cents", "bigint"),
+        _c("channel", "text"),
+        _c("status", "text", "rank:updated_at"),
+    ),
+    key=("order_id",),
+    indexes=(("ordered_at",),),
+)
+
+SALES = Table(
+    "sales",
+    (
+        _c("sale_id", "text", nullable=False),
+        _c("sold_at", "timestamptz", nullable=False),
+        _c("store_id", "text"),
+        _c("seller", "text"),
+        _c("product", "text"),
+        _c("category", "text"),
+        _c("quantity", "int"),
+        _c("unit_price_cents", "bigint"),
+        _c("total_cents", "bigint"),
+        _c("payment_method", "text"),
+        _c("city", "text"),
+        _c("uf", "text"),
+        _c("source_file", "text"),
+    ),
+    key=("sale_id",),
+    indexes=(("sold_at",),),
+)
+
+PRODUCT_SNAPSHOTS = Table(
+    "product_snapshots",
+    (
+        _c("site", "text", nullable=False),
+        _c("category_id", "text", nullable=False),
+        _c("product_id", "text", nullable=False),
+        _c("taken_at", "timestamptz", nullable=False),
+        _c("kind", "text"),
+        _c("position", "int"),
+        _c("title", "text"),
+        _c("price_cents", "bigint"),
+        _c("rating", "double"),
+        _c("available_quantity", "int"),
+        _c("seller", "text"),
+    ),
+    key=("category_id", "product_id", "taken_at"),
+)
+
+ALERTS = Table(
+    "alerts",
+    (
+        _c("alert_id", "text", nullable=False),
+        _c("kind", "text", nullable=False),
+        _c("severity", "text", nullable=False),
+        _c("subject", "text", nullable=False),
+        _c("message", "text", nullable=False),
+        _c("raised_at", "timestamptz", nullable=False),
+        _c("count", "int", "replace", nullable=False),
+        _c("details", "json"),
+    ),
+    key=("alert_id",),
+    indexes=(("raised_at",),),
+)
+
+DEADLETTER = Table(
+    "deadletter",
+    (
+        _c("id", "text", nullable=False),
+        _c("topic", "text", nullable=False),
+        _c("partition", "int", nullable=False),
+        _c("offset", "bigint", nullable=False),
+        _c("reason", "text", nullable=False),
+        _c("detail", "text", nullable=False),
+        _c("payload", "bytes", nullable=False),
+        _c("received_at", "timestamptz", nullable=False),
+        _c("replayed_at", "timestamptz"),
+    ),
+    key=("id",),
+)
+
+CHECKPOINTS = Table(
+    "checkpoints",
+    (
+        _c("name", "text", nullable=False),
+        _c("value", "bytes", "replace", nullable=False),
+        _c("updated_at", "timestamptz", "replace", nullable=False),
+    ),
+    key=("name",),
+)
+
+TABLES: tuple[Table, ...] = (
+    RAW_EVENTS,
+    PAYMENTS,
+    PAYMENT_MINUTES,
+    ORDERS,
+    SALES,
+    PRODUCT_SNAPSHOTS,
+    ALERTS,
+    DEADLETTER,
+    CHECKPOINTS,
+)
