@@ -22,4 +22,6 @@ def open_bus(settings: Settings) -> Bus:
     from pulso.bus.local import LocalBus
 
     assert target.path is not None
-    return LocalBus(target.path, partitions=settings.kafka_partitions, fsync=settings.local_bus_fsync)
+    return LocalBus(
+        target.path, partitions=settings.kafka_partitions, fsync=settings.local_bus_fsync
+    )

@@ -8,16 +8,17 @@ results exact.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Protocol
+
+import msgspec
 
 Record = tuple[bytes | None, bytes]
 """A record to publish: (key, value). The key picks the partition."""
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """A record as consumed, with its position."""
+class Message(msgspec.Struct, frozen=True, gc=False):
+    """A record as consumed, with its position (a msgspec struct: built 2× faster than a
+    frozen dataclass, and one is built per consumed record)."""
 
     topic: str
     partition: int
