@@ -49,13 +49,13 @@ class Topic:
 class EventKind:
     """What an event ``type`` means: its payload class and the topic it travels on."""
 
-    type: str
+    event_type: str
     payload: type[Any]
     topic: str
 
 
 EVENT_KINDS: Final[dict[str, EventKind]] = {
-    k.type: k
+    k.event_type: k
     for k in (
         EventKind("pix.charge.created", ChargeCreated, Topic.PAYMENTS),
         EventKind("pix.charge.confirmed", ChargeConfirmed, Topic.PAYMENTS),
@@ -67,7 +67,9 @@ EVENT_KINDS: Final[dict[str, EventKind]] = {
         EventKind("alert.raised", Alert, Topic.ALERTS),
     )
 }
-TYPE_BY_PAYLOAD: Final[dict[type[Any], str]] = {k.payload: k.type for k in EVENT_KINDS.values()}
+TYPE_BY_PAYLOAD: Final[dict[type[Any], str]] = {
+    k.payload: k.event_type for k in EVENT_KINDS.values()
+}
 
 EventType = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 

@@ -5,18 +5,23 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from typing import Final
+
+import msgspec
+
+_FIXED_BITS: Final = (0x7 << 76) | (0b10 << 62)  # version 7, RFC 4122 variant
+_RANDOM_BITS: Final = ((1 << 80) - 1) & ~(0xF << 76) & ~(0b11 << 62)
+# Building a UUID through msgspec's binary decoder skips uuid.UUID's Python __init__.
+_FROM_BYTES: Final = msgspec.msgpack.Decoder(uuid.UUID)
 
 
-def uuid7(timestamp_ms: int | None = None) -> uuid.UUID:
-    """A new UUIDv7; ``timestamp_ms`` fixes the time part (generators replaying history)."""
+def uuid7(timestamp_ms: int | None = None, random80: int | None = None) -> uuid.UUID:
+    """A new UUIDv7. ``timestamp_ms`` fixes the time part (replaying history); ``random80``
+    supplies the random bits (74 are kept), so a seeded generator gets the same ids."""
     ms = time.time_ns() // 1_000_000 if timestamp_ms is None else timestamp_ms
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (ms & 0xFFFF_FFFF_FFFF) << 80
-    value |= 0x7 << 76  # version
-    value |= ((rand >> 62) & 0xFFF) << 64  # rand_a, 12 bits
-    value |= 0b10 << 62  # variant
-    value |= rand & 0x3FFF_FFFF_FFFF_FFFF  # rand_b, 62 bits
-    return uuid.UUID(int=value)
+    bits = int.from_bytes(os.urandom(10), "big") if random80 is None else random80
+    value = ((ms & 0xFFFF_FFFF_FFFF) << 80) | (bits & _RANDOM_BITS) | _FIXED_BITS
+    return _FROM_BYTES.decode(b"\xc4\x10" + value.to_bytes(16, "big"))
 
 
 def uuid7_time_ms(value: uuid.UUID) -> int:

@@ -8,7 +8,9 @@ from zoneinfo import ZoneInfo
 DISPLAY_ZONE = ZoneInfo("America/Sao_Paulo")
 
 
-def format_local(at: datetime | None, *, with_time: bool = True, zone: ZoneInfo = DISPLAY_ZONE) -> str:
+def format_local(
+    at: datetime | None, *, with_time: bool = True, zone: ZoneInfo = DISPLAY_ZONE
+) -> str:
     """``20/11/2026 14:05`` in the display zone; ``—`` for None."""
     if at is None:
         return "—"

@@ -108,7 +108,9 @@ def test_bad_events_name_their_reason(raw: bytes, reason: str) -> None:
 
 
 def test_expiry_before_creation_is_refused() -> None:
-    raw = raw_created().replace(b'"expires_at":"2026-11-20T15:30:00Z"', b'"expires_at":"2026-11-20T14:00:00Z"')
+    raw = raw_created().replace(
+        b'"expires_at":"2026-11-20T15:30:00Z"', b'"expires_at":"2026-11-20T14:00:00Z"'
+    )
     with pytest.raises(InvalidEventError) as info:
         decode_event(raw)
     assert info.value.reason == "invalid_time"

@@ -49,7 +49,9 @@ def test_uf_and_regions() -> None:
     assert is_valid_uf("SP") and not is_valid_uf("sp") and not is_valid_uf("XX")
 
 
-@pytest.mark.parametrize(("cep", "ok"), [("01310-100", True), ("01310100", True), ("0131-100", False)])
+@pytest.mark.parametrize(
+    ("cep", "ok"), [("01310-100", True), ("01310100", True), ("0131-100", False)]
+)
 def test_cep(cep: str, ok: bool) -> None:
     assert is_valid_cep(cep) is ok
 
