@@ -15,8 +15,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-LogicalType = Literal["text", "int", "bigint", "smallint", "double", "bool", "timestamptz",
-                      "bytes", "uuid", "json", "numeric"]
+LogicalType = Literal[
+    "text",
+    "int",
+    "bigint",
+    "smallint",
+    "double",
+    "bool",
+    "timestamptz",
+    "bytes",
+    "uuid",
+    "json",
+    "numeric",
+]
 
 ColumnBatch = dict[str, list[Any]]
 """Rows in columns: column name -> values, every list the same length."""
