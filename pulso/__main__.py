@@ -1,0 +1,5 @@
+"""``python -m pulso`` is the ``pulso`` command."""
+
+from pulso.cli import main
+
+main()

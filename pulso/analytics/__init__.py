@@ -1,0 +1,1 @@
+"""Analytics computed inside the store engine: KPIs, summaries, heatmaps, queries."""

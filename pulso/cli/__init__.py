@@ -1,0 +1,25 @@
+"""The ``pulso`` command line. Each command group lives in its own module; heavy libraries
+are imported inside the commands so that ``pulso --help`` stays fast."""
+
+from __future__ import annotations
+
+import typer
+
+from pulso.cli import config_cmd, deadletter, demo, generate, run
+
+app = typer.Typer(
+    name="pulso",
+    help="Real-time payments and sales intelligence for Brazilian merchants.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+app.command("demo")(demo.demo)
+app.command("config")(config_cmd.config)
+app.command("run")(run.run)
+app.add_typer(generate.app, name="generate", help="Generate synthetic traffic and datasets.")
+app.add_typer(deadletter.app, name="deadletter", help="Inspect and replay dead-lettered events.")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,204 @@
+"""``pulso demo``: a realistic week for 20 stores through bus → pipeline → store, summarised."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from pulso.cli.output import console, fail, load_settings_or_exit, progress_bar, user_errors
+
+if TYPE_CHECKING:
+    from pulso.analytics.summary import PaymentsSummary
+    from pulso.config import Settings
+
+PUBLISH_CHUNK = 10_000
+
+
+def demo(
+    days: int = typer.Option(7, min=1, max=366, help="Days of traffic to generate."),
+    stores: int = typer.Option(20, min=1, max=2_000, help="Number of stores."),
+    cities: int = typer.Option(8, min=1, max=33, help="Number of cities the stores are in."),
+    seed: int = typer.Option(42, help="Random seed: the same seed gives the same week."),
+    malformed_rate: float = typer.Option(
+        0.005,
+        min=0.0,
+        max=1.0,
+        help="Malformed records mixed in per good event (each must end in the dead-letter).",
+    ),
+) -> None:
+    """Generate a realistic week of PIX payments and stream it through the embedded pipeline.
+
+    Everything lives under PULSO_DATA_DIR/demo (wiped at start): the bus log and the DuckDB
+    file. No server is needed.
+    """
+    base = load_settings_or_exit()
+    settings = _demo_settings(base)
+    with user_errors():
+        from pulso.sources.payments_generator import (
+            PaymentsConfig,
+            local_today,
+            period_start_date,
+        )
+
+        config = PaymentsConfig(
+            start=period_start_date(days, today=local_today()),
+            days=days,
+            n_stores=stores,
+            n_cities=cities,
+            seed=seed,
+            malformed_rate=malformed_rate,
+        )
+        started = time.perf_counter()
+        produced = _stream(settings, config)
+        summary, stored, dead = _summarise(settings)
+    _print_summary(settings, summary, dead, time.perf_counter() - started)
+    _check_exact(produced, stored, dead)
+
+
+def _demo_settings(base: Settings) -> Settings:
+    from pulso.config import duckdb_url
+
+    demo_dir = (base.data_dir / "demo").resolve()
+    if demo_dir.exists():
+        shutil.rmtree(demo_dir)
+    demo_dir.mkdir(parents=True)
+    return base.model_copy(
+        update={
+            "data_dir": demo_dir,
+            "bus_url": f"local://{(demo_dir / 'bus').as_posix()}",
+            "store_url": duckdb_url(demo_dir / "pulso.duckdb"),
+        }
+    )
+
+
+def _stream(settings: Settings, config: Any) -> Any:
+    """Publish the generated records from a thread while the pipeline consumes them."""
+    from pulso.bus import open_bus
+    from pulso.domain.events import Topic
+    from pulso.pipeline.factory import build_runner
+    from pulso.sources.payments_generator import generate_payment_records
+    from pulso.store import open_store
+
+    bus = open_bus(settings)
+    store = open_store(settings)
+    runner = build_runner(settings, bus, store)
+    published = [0]
+    done = threading.Event()
+    failure: list[BaseException] = []
+    generation = generate_payment_records(config)
+
+    def produce() -> None:
+        try:
+            chunk: list[tuple[bytes | None, bytes]] = []
+            for record in generation:
+                chunk.append(record)
+                if len(chunk) >= PUBLISH_CHUNK:
+                    bus.publish(Topic.PAYMENTS, chunk)
+                    published[0] += len(chunk)
+                    chunk = []
+            if chunk:
+                bus.publish(Topic.PAYMENTS, chunk)
+                published[0] += len(chunk)
+        except BaseException as e:  # re-raised in the main thread
+            failure.append(e)
+        finally:
+            done.set()
+
+    producer = threading.Thread(target=produce, name="pulso-demo-producer", daemon=True)
+    progress, task = progress_bar("streaming payments", total=None)
+    producer.start()
+    try:
+        with progress:
+
+            def on_batch(result: Any, totals: Any) -> None:
+                rate = totals.messages / max(time.perf_counter() - t0, 1e-9)
+                total = published[0] if done.is_set() else None
+                progress.update(
+                    task, completed=totals.messages, total=total, rate=f"{rate:,.0f} events/s"
+                )
+
+            t0 = time.perf_counter()
+            runner.run(
+                stop=lambda s: bool(failure) or (done.is_set() and s.messages >= published[0]),
+                on_batch=on_batch,
+            )
+        producer.join()
+        if failure:
+            raise failure[0]
+    finally:
+        runner.close()
+        store.close()
+        bus.close()
+    return generation.stats
+
+
+def _summarise(settings: Settings) -> tuple[PaymentsSummary, int, dict[str, int]]:
+    from pulso.analytics.summary import payments_summary, stored_event_count
+    from pulso.pipeline.deadletter import count_by_reason
+    from pulso.store import open_store
+
+    store = open_store(settings)
+    try:
+        return payments_summary(store), stored_event_count(store), count_by_reason(store)
+    finally:
+        store.close()
+
+
+def _print_summary(
+    settings: Settings, summary: PaymentsSummary, dead: dict[str, int], seconds: float
+) -> None:
+    from rich.table import Table
+
+    from pulso.domain.money import format_brl
+    from pulso.domain.timefmt import format_local
+
+    console.print()
+    kpis = Table(title="pulso demo — PIX payments", show_header=False, title_justify="left")
+    kpis.add_column(style="bold")
+    kpis.add_column(justify="right")
+    kpis.add_row("period", f"{format_local(summary.first_at)} → {format_local(summary.last_at)}")
+    kpis.add_row("stores / cities", f"{summary.stores} / {summary.cities}")
+    kpis.add_row("charges", f"{summary.charges:,}")
+    kpis.add_row("payments confirmed", f"{summary.confirmed:,}")
+    kpis.add_row(
+        "failed / expired / pending",
+        f"{summary.failed:,} / {summary.expired:,} / {summary.pending:,}",
+    )
+    kpis.add_row("total confirmed", format_brl(summary.revenue))
+    kpis.add_row("ticket médio", format_brl(summary.average_ticket))
+    kpis.add_row(
+        "confirmation p50 / p95",
+        f"{_seconds(summary.confirmation_p50_s)} / {_seconds(summary.confirmation_p95_s)}",
+    )
+    console.print(kpis)
+    top = Table("store", "city", "payments", "total", title="top stores", title_justify="left")
+    for s in summary.top_stores:
+        top.add_row(s.store_id, f"{s.city}/{s.uf}", f"{s.payments:,}", format_brl(s.revenue))
+    console.print(top)
+    dl = Table("reason", "count", title="dead-letter by reason", title_justify="left")
+    for reason, n in dead.items():
+        dl.add_row(reason, f"{n:,}")
+    console.print(dl)
+    console.print(f"done in {seconds:.1f} s; data in {settings.data_dir}")
+
+
+def _seconds(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f} s"
+
+
+def _check_exact(produced: Any, stored: int, dead: dict[str, int]) -> None:
+    dead_total = sum(dead.values())
+    if stored == produced.good_events and dead_total == produced.malformed:
+        console.print(
+            f"[green]exact:[/] {stored:,} good events stored, {dead_total:,} malformed "
+            "in the dead-letter"
+        )
+        return
+    raise fail(
+        f"counts differ: generated {produced.good_events:,} good / {produced.malformed:,} "
+        f"malformed, stored {stored:,} / dead-lettered {dead_total:,}"
+    )

@@ -1,0 +1,1 @@
+"""The pipeline: consume micro-batches, validate, route to processors, write, then commit."""
