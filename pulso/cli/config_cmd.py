@@ -10,7 +10,10 @@ from pulso.cli.output import console, load_settings_or_exit
 def config(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """Show the effective settings (environment, .env and defaults), secrets redacted."""
+    """Show the effective settings, secrets redacted.
+
+    Settings come from PULSO_* variables, a .env file in the working folder, and defaults.
+    """
     settings = load_settings_or_exit()
     shown = settings.redacted()
     if as_json:

@@ -30,10 +30,12 @@ def demo(
         help="Malformed records mixed in per good event (each must end in the dead-letter).",
     ),
 ) -> None:
-    """Generate a realistic week of PIX payments and stream it through the embedded pipeline.
+    """The main job: a week of PIX payments through the pipeline.
 
-    Everything lives under PULSO_DATA_DIR/demo (wiped at start): the bus log and the DuckDB
-    file. No server is needed.
+    Generates a realistic week for 20 stores in 8 cities (with some malformed events), streams
+    it through bus → pipeline → store with a progress bar, and prints the summary. Everything
+    lives under PULSO_DATA_DIR/demo (wiped at start): the bus log and the DuckDB file. No server
+    is needed.
     """
     base = load_settings_or_exit()
     settings = _demo_settings(base)

@@ -55,7 +55,11 @@ def payments(
         typer.Option(formats=_DATE_FORMATS, help="Last day (local); default: yesterday."),
     ] = None,
 ) -> None:
-    """PIX charges (created, then confirmed, failed or expired) for stores across Brazil."""
+    """Synthetic PIX charges for stores across Brazil.
+
+    Each charge is created, then confirmed, failed or expired, following daily and weekly
+    curves per store type. Write them to a JSONL file (--out) or publish them (--to-bus).
+    """
     if (out is None) == (not to_bus):
         raise fail("say where the events go: --out FILE.jsonl or --to-bus (exactly one)", 2)
     config = _payments_config(days, stores, cities, seed, malformed_rate, _day(start), _day(end))

@@ -13,7 +13,11 @@ def run(
     ),
     group: str = typer.Option("pulso-pipeline", help="Consumer group name."),
 ) -> None:
-    """Run the pipeline: bus → validate → processors → store, committing after each batch."""
+    """Run the pipeline: bus → validate → store, until Ctrl-C.
+
+    Each batch is written in one store transaction and its bus offsets are committed after it;
+    invalid events go to the dead-letter (see `pulso deadletter list`).
+    """
     settings = load_settings_or_exit()
     with user_errors():
         from pulso.bus import open_bus
