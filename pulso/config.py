@@ -99,7 +99,9 @@ class Settings(BaseSettings):
 
     @property
     def store(self) -> StoreTarget:
-        return parse_store_url(self.store_url or duckdb_url(self.data_dir / "pulso.duckdb"), self.data_dir)
+        return parse_store_url(
+            self.store_url or duckdb_url(self.data_dir / "pulso.duckdb"), self.data_dir
+        )
 
     def redacted(self) -> dict[str, Any]:
         """The effective settings with every secret hidden, for display."""
@@ -134,7 +136,7 @@ def parse_store_url(url: str, data_dir: Path) -> StoreTarget:
     parts = urlsplit(url)
     if parts.scheme == "duckdb":
         # As in SQLAlchemy: duckdb:///relative/file.duckdb, duckdb:////absolute/file.duckdb
-        raw = parts.netloc + parts.path.removeprefix("/") if not parts.netloc else parts.netloc + parts.path
+        raw = parts.netloc + parts.path if parts.netloc else parts.path.removeprefix("/")
         if not raw:
             return StoreTarget("duckdb", path=data_dir / "pulso.duckdb")
         return StoreTarget("duckdb", path=Path(raw))

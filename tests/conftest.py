@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
-POSTGRES_URL = os.environ.get("PULSO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "PULSO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
 
 
 @pytest.fixture(autouse=True)
