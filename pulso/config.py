@@ -64,6 +64,22 @@ class Settings(BaseSettings):
         default=False, description="fsync the local log on publish (survives power loss too)"
     )
     api_token: SecretStr | None = Field(default=None, description="Bearer token for the API")
+    psp: Literal["sandbox", "mercadopago"] = Field(
+        default="sandbox", description="Payment service provider for PIX charges"
+    )
+    mercadopago_access_token: SecretStr | None = Field(
+        default=None, description="Mercado Pago access token (APP_USR-...)"
+    )
+    mercadopago_base_url: str = Field(default="https://api.mercadopago.com")
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="Secret that signs PSP webhooks (x-signature)"
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000", description="Where PSPs reach pulso (webhooks)"
+    )
+    sandbox_pay_after_s: float = Field(
+        default=8.0, ge=0, le=3600, description="Sandbox: seconds until the payer pays; 0 = never"
+    )
     pii_key: SecretStr | None = Field(
         default=None,
         description="Key for hashing payer documents; default: a random key kept in the data dir",
