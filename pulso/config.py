@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     timezone: str = Field(default="America/Sao_Paulo", description="Zone used on screen")
     kafka_partitions: int = Field(default=4, ge=1, le=1024)
+    kafka_session_timeout_s: float = Field(
+        default=45.0, ge=1, le=3600, description="How long before a silent worker's partitions move"
+    )
     local_bus_fsync: bool = Field(
         default=False, description="fsync the local log on publish (survives power loss too)"
     )

@@ -18,7 +18,11 @@ def open_bus(settings: Settings) -> Bus:
     if target.kind == "kafka":
         from pulso.bus.kafka import KafkaBus
 
-        return KafkaBus(target.brokers, partitions=settings.kafka_partitions)
+        return KafkaBus(
+            target.brokers,
+            partitions=settings.kafka_partitions,
+            session_timeout_s=settings.kafka_session_timeout_s,
+        )
     from pulso.bus.local import LocalBus
 
     assert target.path is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -16,19 +17,32 @@ from pulso.domain.events import Topic, encode_event, new_event
 from pulso.domain.payments import ChargeConfirmed, ChargeCreated, ChargeFailed
 from pulso.pipeline.deadletter import count_by_reason, list_dead_letters, replay_dead_letters
 from pulso.pipeline.factory import build_runner
+from pulso.pipeline.runner import DEFAULT_GROUP
 from pulso.store import open_store
 from pulso.store.protocol import Store
 
 T0 = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["duckdb", pytest.param("postgresql", marks=pytest.mark.postgres)])
+PROFILES = [
+    pytest.param(("local", "duckdb"), id="embedded"),
+    pytest.param(("local", "postgresql"), id="local-postgres", marks=pytest.mark.postgres),
+    pytest.param(
+        ("kafka", "postgresql"), id="cluster", marks=[pytest.mark.postgres, pytest.mark.kafka]
+    ),
+]
+
+
+@pytest.fixture(params=PROFILES)
 def env(request: pytest.FixtureRequest, tmp_path: Path, settings_factory: Any) -> Iterator[Any]:
-    if request.param == "postgresql":
-        settings = settings_factory(store_url=request.getfixturevalue("postgres_url"))
-    else:
-        settings = settings_factory()
-    settings = settings.model_copy(update={"batch_size": 50, "batch_timeout_ms": 50})
+    bus_kind, store_kind = request.param
+    overrides: dict[str, Any] = {"batch_size": 50, "batch_timeout_ms": 50}
+    if store_kind == "postgresql":
+        overrides["store_url"] = request.getfixturevalue("postgres_url")
+    if bus_kind == "kafka":
+        overrides["bus_url"] = f"kafka://{request.getfixturevalue('kafka_cluster')}"
+        overrides["kafka_session_timeout_s"] = 3  # the mock cluster waits this long per rebalance
+    settings = settings_factory(**overrides)
     bus = open_bus(settings)
     store = open_store(settings)
     yield settings, bus, store
@@ -82,10 +96,13 @@ def publish(bus: Bus, values: list[bytes]) -> None:
     bus.publish(Topic.PAYMENTS, [(None, v) for v in values])
 
 
-def drain(settings: Any, bus: Bus, store: Store) -> Any:
-    runner = build_runner(settings, bus, store)
+def drain(settings: Any, bus: Bus, store: Store, expected: int, group: str = DEFAULT_GROUP) -> Any:
+    """Run until ``expected`` messages were read (a Kafka group's first polls can be empty while
+    it joins), giving up after a minute."""
+    runner = build_runner(settings, bus, store, group=group)
+    deadline = time.monotonic() + 60
     try:
-        return runner.run(stop=lambda _: True)
+        return runner.run(stop=lambda s: s.messages >= expected or time.monotonic() > deadline)
     finally:
         runner.close()
 
@@ -106,7 +123,7 @@ def test_good_events_land_bad_ones_are_dead_lettered(env: Any) -> None:
     settings, bus, store = env
     good = [v for i in range(120) for v in charge(i, confirm=i % 4 != 0, fail=i % 8 == 0)]
     publish(bus, good[:100] + BAD + good[100:])
-    stats = drain(settings, bus, store)
+    stats = drain(settings, bus, store, len(good) + len(BAD))
 
     assert stats.messages == len(good) + len(BAD)
     charges, confirmed, amount, paid, seconds, m_charges, m_confirmed, m_paid, raw = totals(store)
@@ -130,17 +147,16 @@ def test_replays_and_duplicates_change_nothing(env: Any) -> None:
     settings, bus, store = env
     values = [v for i in range(60) for v in charge(i)]
     publish(bus, values)
-    drain(settings, bus, store)
+    drain(settings, bus, store, len(values))
     before = totals(store)
 
     publish(bus, values + values[:10])  # a producer retry re-sends everything
-    stats = drain(settings, bus, store)
+    stats = drain(settings, bus, store, len(values) + 10)
     assert stats.new_events == 0 and stats.duplicates == len(values) + 10
     assert totals(store) == before
 
-    other_group = build_runner(settings, bus, store, group="replayer")  # reads it all again
-    other_group.run(stop=lambda _: True)
-    other_group.close()
+    stats = drain(settings, bus, store, 2 * len(values) + 10, group="replayer")  # all again
+    assert stats.messages == 2 * len(values) + 10
     assert totals(store) == before
 
 
@@ -148,11 +164,14 @@ def test_uncommitted_batch_is_read_again_without_double_counting(env: Any) -> No
     settings, bus, store = env
     publish(bus, [v for i in range(40) for v in charge(i)])
     runner = build_runner(settings, bus, store)
-    messages = runner._consumer.poll_batch(30, 1.0)
+    messages: list[Any] = []
+    deadline = time.monotonic() + 30
+    while not messages and time.monotonic() < deadline:
+        messages = runner._consumer.poll_batch(30, 1.0)
     runner._write(runner._prepare(messages))  # stored, but the process "dies" before commit
     runner.close()
 
-    drain(settings, bus, store)
+    drain(settings, bus, store, 80)
     charges, confirmed, *_ = totals(store)
     assert (charges, confirmed) == (40, 40)
     [(m_charges,)] = store.query("SELECT sum(charges) FROM payment_minutes")
@@ -162,10 +181,10 @@ def test_uncommitted_batch_is_read_again_without_double_counting(env: Any) -> No
 def test_dead_letters_can_be_replayed(env: Any) -> None:
     settings, bus, store = env
     publish(bus, [BAD[0]])
-    drain(settings, bus, store)
+    drain(settings, bus, store, 1)
     [entry] = list_dead_letters(store)
     assert replay_dead_letters(store, bus, entry_ids=[entry.id], reason=None) == [entry.id]
-    drain(settings, bus, store)
+    drain(settings, bus, store, 1)
     entries = list_dead_letters(store)
     assert len(entries) == 2  # read again, still bad: a second entry, the first marked replayed
     assert [e.replayed_at is not None for e in entries if e.id == entry.id] == [True]
