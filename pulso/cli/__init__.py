@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from pulso.cli import config_cmd, deadletter, demo, generate, run
+from pulso.cli import config_cmd, deadletter, demo, generate, pix, run
 
 app = typer.Typer(
     name="pulso",
@@ -19,6 +19,7 @@ app.command("config")(config_cmd.config)
 app.command("run")(run.run)
 app.add_typer(generate.app, name="generate", help="Generate synthetic traffic and datasets.")
 app.add_typer(deadletter.app, name="deadletter", help="Inspect and replay dead-lettered events.")
+app.add_typer(pix.app, name="pix", help="Build, decode and draw PIX BR Codes.")
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 
 CENT = Decimal("0.01")
 MAX_AMOUNT = Decimal("999999999999.99")  # NUMERIC(14,2)
@@ -30,7 +30,8 @@ def from_cents(cents: int) -> Decimal:
 
 
 def parse_amount(text: str) -> Decimal:
-    """Parse ``1234.56`` or the Brazilian ``1.234,56`` / ``R$ 1.234,56``."""
+    """Parse ``1234.56`` or the Brazilian ``1.234,56`` / ``R$ 1.234,56``, exactly: more than
+    two decimal places is an error, never rounded away (``1.234`` is ambiguous, so refused)."""
     cleaned = text.strip().removeprefix("R$").strip()
     if "," in cleaned:
         cleaned = cleaned.replace(".", "").replace(",", ".")
@@ -38,7 +39,9 @@ def parse_amount(text: str) -> Decimal:
         value = Decimal(cleaned)
     except InvalidOperation as e:
         raise ValueError(f"not an amount: {text!r}") from e
-    return value.quantize(CENT, rounding=ROUND_HALF_EVEN)
+    if not has_cents_precision(value):
+        raise ValueError(f"{text!r} has more than two decimal places")
+    return value.quantize(CENT)
 
 
 def format_brl(amount: Decimal | int, *, cents: bool = False) -> str:

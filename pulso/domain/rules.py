@@ -44,7 +44,7 @@ def check_document(document: str | None) -> None:
         return
     if len(document) == 11 and is_valid_cpf(document):
         return
-    if len(document) == 14 and is_valid_cnpj(document):
+    if len(document) == 14 and is_valid_cnpj(document):  # numeric or alphanumeric
         return
     kind = "CPF" if len(document) <= 11 else "CNPJ"
     raise RuleError(f"invalid_{kind.lower()}", f"payer {kind} fails its check digits")

@@ -52,7 +52,8 @@ def only_digits(text: str) -> str:
 
 
 def _check_digit(digits: str, weights: range | list[int]) -> int:
-    total = sum(int(d) * w for d, w in zip(digits, weights, strict=False))
+    # ord(c) - 48 is the digit's value, and a letter's value in the alphanumeric CNPJ (A = 17).
+    total = sum((ord(d) - 48) * w for d, w in zip(digits, weights, strict=False))
     rest = total % 11
     return 0 if rest < 2 else 11 - rest
 
@@ -72,11 +73,21 @@ _CNPJ_W1 = [5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2]
 _CNPJ_W2 = [6, *_CNPJ_W1]
 
 
+_CNPJ_SHAPE = re.compile(r"^[0-9A-Z]{12}[0-9]{2}$")
+_CNPJ_PUNCTUATION = re.compile(r"[./\-\s]")
+
+
+def normalize_cnpj(cnpj: str) -> str:
+    """Punctuation removed, letters uppercased: ``12.ABC.345/01DE-35`` → ``12ABC34501DE35``."""
+    return _CNPJ_PUNCTUATION.sub("", cnpj).upper()
+
+
 @lru_cache(maxsize=65_536)
 def is_valid_cnpj(cnpj: str) -> bool:
-    """True when ``cnpj`` (with or without punctuation) has valid check digits."""
-    digits = only_digits(cnpj)
-    if len(digits) != 14 or digits == digits[0] * 14:
+    """True when ``cnpj`` has valid check digits: numeric, or alphanumeric (Receita Federal's
+    format from July 2026: 12 letters or digits, then two check digits), punctuation allowed."""
+    digits = normalize_cnpj(cnpj)
+    if not _CNPJ_SHAPE.match(digits) or digits == digits[0] * 14:
         return False
     first = _check_digit(digits[:12], _CNPJ_W1)
     second = _check_digit(digits[:13], _CNPJ_W2)
@@ -98,7 +109,7 @@ def mask_cpf(cpf: str) -> str:
 
 
 def mask_cnpj(cnpj: str) -> str:
-    d = only_digits(cnpj)
+    d = normalize_cnpj(cnpj)
     return f"**.{d[2:5]}.{d[5:8]}/****-**" if len(d) == 14 else "***"
 
 

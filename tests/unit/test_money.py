@@ -46,3 +46,9 @@ def test_parse_amount(text: str, value: str) -> None:
 def test_parse_amount_rejects_garbage() -> None:
     with pytest.raises(ValueError, match="not an amount"):
         parse_amount("dez reais")
+
+
+@pytest.mark.parametrize("text", ["25.999", "1.234", "0,001"])
+def test_parse_amount_never_rounds_silently(text: str) -> None:
+    with pytest.raises(ValueError, match="more than two decimal places"):
+        parse_amount(text)

@@ -59,3 +59,10 @@ def test_cep(cep: str, ok: bool) -> None:
 def test_mask_cpf_hides_most_digits() -> None:
     assert mask_cpf("52998224725") == "***.982.247-**"
     assert "529" not in mask_cpf("52998224725")
+
+
+@pytest.mark.parametrize("cnpj", ["12ABC34501DE35", "12.ABC.345/01DE-35", "12abc34501de35"])
+def test_alphanumeric_cnpj_from_july_2026(cnpj: str) -> None:
+    # The example Receita Federal and the PIX manual (§2.5.1) publish for the new format.
+    assert is_valid_cnpj(cnpj)
+    assert not is_valid_cnpj("12ABC34501DE36")
