@@ -10,9 +10,8 @@ import msgspec
 from pulso.domain.rules import (
     AwareDatetime,
     Identifier,
-    RuleError,
     ShortText,
-    check_amount,
+    check_line,
     check_uf,
 )
 
@@ -40,7 +39,4 @@ class Order(msgspec.Struct, frozen=True, kw_only=True):
 
     def __post_init__(self) -> None:
         check_uf(self.uf)
-        check_amount("unit_price", self.unit_price)
-        check_amount("total", self.total)
-        if self.total != self.unit_price * self.quantity:
-            raise RuleError("invalid_total", "total must equal quantity × unit_price")
+        check_line(self.quantity, self.unit_price, self.total)

@@ -48,3 +48,13 @@ def check_document(document: str | None) -> None:
         return
     kind = "CPF" if len(document) <= 11 else "CNPJ"
     raise RuleError(f"invalid_{kind.lower()}", f"payer {kind} fails its check digits")
+
+
+def check_line(quantity: int, unit_price: Decimal, total: Decimal) -> None:
+    """An order or sale line: positive prices and total = quantity × unit price, exactly."""
+    check_amount("unit_price", unit_price)
+    check_amount("total", total)
+    if total != unit_price * quantity:
+        raise RuleError(
+            "invalid_total", f"total {total} is not quantity {quantity} × unit_price {unit_price}"
+        )

@@ -16,7 +16,9 @@ from pulso.domain.events import (
     topic_of,
 )
 from pulso.domain.ids import uuid7, uuid7_time_ms
+from pulso.domain.orders import Order
 from pulso.domain.payments import ChargeConfirmed, ChargeCreated
+from pulso.domain.sales import SaleRecord
 from pulso.errors import InvalidEventError
 
 T0 = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
@@ -137,3 +139,51 @@ def test_json_that_is_not_an_envelope_is_refused() -> None:
     with pytest.raises(InvalidEventError) as info:
         decode_event(msgspec.json.encode({"x": 1}))
     assert info.value.reason == "bad_envelope"
+
+
+def order(**changes: object) -> Order:
+    fields: dict[str, object] = dict(
+        order_id="PED-1",
+        ordered_at=T0,
+        updated_at=T0,
+        customer_id="CLI-9",
+        city="Salvador",
+        uf="BA",
+        region="Nordeste",
+        product="Fone de ouvido",
+        category="Eletrônicos",
+        quantity=3,
+        unit_price=Decimal("49.90"),
+        total=Decimal("149.70"),
+        channel="App",
+        status="Pago",
+    )
+    fields.update(changes)
+    return Order(**fields)  # type: ignore[arg-type]
+
+
+def test_order_round_trip_and_line_total_rule() -> None:
+    event = new_event(order(), source="shop", key="PED-1", occurred_at=T0)
+    assert decode_event(encode_event(event)).data == order()
+    raw = encode_event(event).replace(b'"149.70"', b'"149.71"')
+    with pytest.raises(InvalidEventError) as info:
+        decode_event(raw)
+    assert info.value.reason == "invalid_total"
+
+
+def test_sale_record_rejects_unknown_uf() -> None:
+    with pytest.raises(ValueError, match="unknown UF"):
+        SaleRecord(
+            sale_id="V1",
+            sold_at=T0,
+            store_id="LJ-1",
+            seller="Ana",
+            product="Arroz 5kg",
+            category="Mercearia",
+            quantity=1,
+            unit_price=Decimal("25.00"),
+            total=Decimal("25.00"),
+            payment_method="PIX",
+            city="Natal",
+            uf="ZZ",
+        )
