@@ -53,11 +53,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Final
 from zlib import crc32
 
 from pulso.bus.protocol import Message, Record, TopicPartition
+from pulso.closing import Closing
 from pulso.errors import BusError
 
 logger = logging.getLogger(__name__)
@@ -692,7 +692,7 @@ class _Group:
         self._process_lock.release()
 
 
-class LocalConsumer:
+class LocalConsumer(Closing):
     """One member of a consumer group of the local bus; use it from one thread at a time."""
 
     def __init__(
@@ -774,17 +774,6 @@ class LocalConsumer:
             self._readers.clear()
         self._on_close(self)
 
-    def __enter__(self) -> LocalConsumer:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def _fetch(self, max_messages: int) -> list[Message]:
         with self._in_use:
             self._check_open()
@@ -864,7 +853,7 @@ class LocalConsumer:
 # --- the bus ------------------------------------------------------------------------------
 
 
-class LocalBus:
+class LocalBus(Closing):
     """The embedded bus: durable partitioned logs under ``path``, consumed in this process."""
 
     def __init__(
@@ -947,17 +936,6 @@ class LocalBus:
         for topic in topics:
             topic.close()
         self._notifier.notify()
-
-    def __enter__(self) -> LocalBus:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _topic(self, name: str) -> _Topic:
         topic = self._topics.get(name)

@@ -20,7 +20,6 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from itertools import repeat
 from operator import attrgetter
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final, Literal
 
 import duckdb
@@ -28,6 +27,7 @@ import msgspec
 import orjson
 import pyarrow as pa
 
+from pulso.closing import Closing
 from pulso.errors import StoreError, StoreUnavailableError
 from pulso.store.protocol import Dialect, StoreTx
 from pulso.store.schema import apply_migrations
@@ -65,7 +65,7 @@ _LOCK_PID = re.compile(r"PID (\d+)")
 _TZINFO = attrgetter("tzinfo")
 
 
-class DuckDBStore:
+class DuckDBStore(Closing):
     """A :class:`~pulso.store.protocol.Store` on a DuckDB file (created with its folder)."""
 
     dialect: Dialect = "duckdb"
@@ -115,17 +115,6 @@ class DuckDBStore:
             for cursor in [*self._readers, self._writer]:
                 cursor.close()
             self._conn.close()
-
-    def __enter__(self) -> DuckDBStore:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _new_cursor(self) -> duckdb.DuckDBPyConnection:
         cursor = self._conn.cursor()

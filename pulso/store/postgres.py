@@ -18,13 +18,13 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from types import TracebackType
 from typing import Any, Final
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import set_json_dumps
 
+from pulso.closing import Closing
 from pulso.config import redact_url
 from pulso.errors import ConfigError, StoreError, StoreUnavailableError
 from pulso.store.protocol import Dialect, StoreTx
@@ -67,7 +67,7 @@ _PASSWORD_OPTION = re.compile(r"(password\s*=\s*)(\S+)", re.IGNORECASE)
 _Statement = Callable[[Table, tuple[str, ...], str], str]
 
 
-class PostgresStore:
+class PostgresStore(Closing):
     """A :class:`~pulso.store.protocol.Store` on a PostgreSQL database; connects at once."""
 
     dialect: Dialect = "postgresql"
@@ -125,17 +125,6 @@ class PostgresStore:
                 if conn is not None:
                     conn.close()
             self._writer = self._reader = None
-
-    def __enter__(self) -> PostgresStore:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
         try:
