@@ -94,7 +94,7 @@ def table_statements(table: Table, dialect: Dialect) -> list[str]:
 
 
 # Version 1 is frozen: a table added later gets its own migration, not a place here.
-_VERSION_1_TABLES: tuple[Table, ...] = (
+VERSION_1_TABLES: tuple[Table, ...] = (
     tables.RAW_EVENTS,
     tables.PAYMENTS,
     tables.PAYMENT_MINUTES,
@@ -109,13 +109,24 @@ _VERSION_1_TABLES: tuple[Table, ...] = (
 
 def _initial_schema(dialect: Dialect) -> list[str]:
     statements = [migrations_table_sql(dialect)]
-    for table in _VERSION_1_TABLES:
+    for table in VERSION_1_TABLES:
         statements.extend(table_statements(table, dialect))
     return statements
 
 
+_VERSION_2_TABLES: tuple[Table, ...] = (
+    tables.PIX_CHARGES,
+    tables.STORES,
+)
+
+
+def _pix_charges_and_stores(dialect: Dialect) -> list[str]:
+    return [s for table in _VERSION_2_TABLES for s in table_statements(table, dialect)]
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _initial_schema),
+    Migration(2, "pix charges and stores", _pix_charges_and_stores),
 ]
 
 

@@ -237,3 +237,58 @@ TABLES: tuple[Table, ...] = (
     DEADLETTER,
     CHECKPOINTS,
 )
+
+# --- version 2: PIX charges as the API keeps them, and the store registry -----------------
+#
+# ``pix_charges`` is the operational record the API answers from (the ``payments`` table is
+# the pipeline's analytic fact, built from the lifecycle events). One writer
+# (pulso.pix.charges) inserts a row per charge and updates its mutable columns; the key is
+# derived from the idempotency key, so the primary key alone makes creation idempotent.
+
+PIX_CHARGES = Table(
+    "pix_charges",
+    (
+        _c("charge_id", "text", nullable=False),
+        _c("txid", "text", "first", nullable=False),
+        _c("idempotency_key", "text", "first", nullable=False),
+        _c("request_hash", "text", "first", nullable=False),
+        _c("store_id", "text", "first", nullable=False),
+        _c("city", "text", "first", nullable=False),
+        _c("uf", "text", "first", nullable=False),
+        _c("amount_cents", "bigint", "first", nullable=False),
+        _c("description", "text", "first", nullable=False),
+        _c("payer_email", "text", "first"),
+        _c("payer_document", "text", "first"),  # CPF/CNPJ digits: never logged nor returned
+        _c("status", "text", "replace", nullable=False),
+        _c("psp", "text", "first", nullable=False),
+        _c("psp_payment_id", "text", "replace"),
+        _c("psp_status", "text", "replace"),
+        _c("brcode", "text", "replace"),
+        _c("end_to_end_id", "text", "replace"),
+        _c("failure_reason", "text", "replace"),
+        _c("paid_cents", "bigint", "replace"),
+        _c("created_at", "timestamptz", "first", nullable=False),
+        _c("expires_at", "timestamptz", "first", nullable=False),
+        _c("confirmed_at", "timestamptz", "replace"),
+        _c("failed_at", "timestamptz", "replace"),
+        _c("expired_at", "timestamptz", "replace"),
+        _c("checked_at", "timestamptz", "replace"),  # last time the reconciler asked the PSP
+        _c("updated_at", "timestamptz", "replace", nullable=False),
+    ),
+    key=("charge_id",),
+    indexes=(("status", "created_at"), ("psp", "psp_payment_id")),
+)
+
+STORES = Table(
+    "stores",
+    (
+        _c("store_id", "text", nullable=False),
+        _c("name", "text", "replace", nullable=False),
+        _c("city", "text", "replace", nullable=False),
+        _c("uf", "text", "replace", nullable=False),
+        _c("updated_at", "timestamptz", "replace", nullable=False),
+    ),
+    key=("store_id",),
+)
+
+TABLES = (*TABLES, PIX_CHARGES, STORES)

@@ -102,8 +102,9 @@ def test_migrate_refuses_a_schema_newer_than_the_code(store: Store) -> None:
 
 def test_a_later_version_is_applied_alone(store: Store) -> None:
     extra = Table("extra", (Column("id", "text", nullable=False),), key=("id",))
-    later = [*MIGRATIONS, Migration(2, "extra table", lambda d: [create_table_sql(extra, d)])]
-    assert apply_migrations(store, later) == [2]
+    version = MIGRATIONS[-1].version + 1
+    later = [*MIGRATIONS, Migration(version, "extra", lambda d: [create_table_sql(extra, d)])]
+    assert apply_migrations(store, later) == [version]
     assert apply_migrations(store, later) == []
     assert store.query("SELECT count(*) FROM extra") == [(0,)]
 
@@ -112,11 +113,16 @@ def test_a_failing_version_leaves_no_trace(store: Store) -> None:
     half = Table("half", (Column("id", "text", nullable=False),), key=("id",))
     broken = [
         *MIGRATIONS,
-        Migration(2, "broken", lambda d: [create_table_sql(half, d), "CREATE TABLE nonsense ("]),
+        Migration(
+            MIGRATIONS[-1].version + 1,
+            "broken",
+            lambda d: [create_table_sql(half, d), "CREATE TABLE nonsense ("],
+        ),
     ]
     with pytest.raises(StoreError):
         apply_migrations(store, broken)
-    assert store.query("SELECT max(version) FROM schema_migrations") == [(1,)]
+    last = MIGRATIONS[-1].version
+    assert store.query("SELECT max(version) FROM schema_migrations") == [(last,)]
     with pytest.raises(StoreError):
         store.query("SELECT count(*) FROM half")
 
