@@ -1,0 +1,1 @@
+"""HTTP routes: each module only translates HTTP to the services and back."""
