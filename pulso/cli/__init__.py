@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from pulso.cli import config_cmd, deadletter, demo, generate, pix, run
+from pulso.cli import config_cmd, deadletter, demo, events, generate, pdv, pix, run, serve
 
 app = typer.Typer(
     name="pulso",
@@ -17,9 +17,12 @@ app = typer.Typer(
 app.command("demo")(demo.demo)
 app.command("config")(config_cmd.config)
 app.command("run")(run.run)
+app.command("serve")(serve.serve)
+app.command("pdv")(pdv.pdv)
 app.add_typer(generate.app, name="generate", help="Generate synthetic traffic and datasets.")
 app.add_typer(deadletter.app, name="deadletter", help="Inspect and replay dead-lettered events.")
 app.add_typer(pix.app, name="pix", help="Build, decode and draw PIX BR Codes.")
+app.add_typer(events.app, name="events", help="Export PIX events as JSON files and PDFs; receipts.")
 
 
 def main() -> None:
