@@ -17,7 +17,7 @@ app = typer.Typer(
 app.command("demo")(demo.demo)
 app.command("config")(config_cmd.config)
 app.command("run")(run.run)
-app.command("serve")(serve.serve)
+app.command("up")(serve.serve)
 app.command("pdv")(pdv.pdv)
 app.add_typer(generate.app, name="generate", help="Generate synthetic traffic and datasets.")
 app.add_typer(deadletter.app, name="deadletter", help="Inspect and replay dead-lettered events.")

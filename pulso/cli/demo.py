@@ -29,6 +29,10 @@ def demo(
         max=1.0,
         help="Malformed records mixed in per good event (each must end in the dead-letter).",
     ),
+    serve: bool = typer.Option(
+        False, "--serve", help="Then start the API with the pipeline on the demo's data."
+    ),
+    port: int = typer.Option(8000, min=1, max=65535, help="Port for --serve."),
 ) -> None:
     """The main job: a week of PIX payments through the pipeline.
 
@@ -59,6 +63,19 @@ def demo(
         summary, stored, dead = _summarise(settings)
     _print_summary(settings, summary, dead, time.perf_counter() - started)
     _check_exact(produced, stored, dead)
+    if serve:
+        _serve(settings, port)
+
+
+def _serve(settings: Settings, port: int) -> None:
+    from pulso.cli.serve import run_api, with_public_url
+
+    console.print(
+        f"serving the demo's data: API on http://127.0.0.1:{port} (docs at /docs); "
+        f"try  pulso pdv --api http://127.0.0.1:{port} --store LJ-0001 --amount 25,90"
+    )
+    with user_errors():
+        run_api(with_public_url(settings, "127.0.0.1", port), port=port)
 
 
 def _demo_settings(base: Settings) -> Settings:

@@ -1,4 +1,4 @@
-"""``pulso serve``: the HTTP API and the pipeline in one process (the embedded profile).
+"""``pulso up``: the HTTP API and the pipeline in one process (the embedded profile).
 
 One process owns the DuckDB file, so the API's charge ledger and the pipeline share the one
 Store object; the pipeline runs in a background thread and writes the ``payments`` facts
@@ -71,8 +71,8 @@ def serve(
     settings = load_settings_or_exit()
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
     with user_errors():
-        _serve(
-            _with_public_url(settings, host, port),
+        run_api(
+            with_public_url(settings, host, port),
             host=host,
             port=port,
             pipeline=pipeline,
@@ -84,18 +84,19 @@ def serve(
         )
 
 
-def _serve(
+def run_api(
     settings: Settings,
     *,
-    host: str,
-    port: int,
-    pipeline: bool,
-    reconcile_every_s: float,
-    linger_s: float,
-    stores_csv: Path | None,
-    demo_stores: int,
-    access_log: bool,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    pipeline: bool = True,
+    reconcile_every_s: float = 5.0,
+    linger_s: float = 0.5,
+    stores_csv: Path | None = None,
+    demo_stores: int = 20,
+    access_log: bool = False,
 ) -> None:
+    """Serve the API (and the pipeline, on a thread) over ``settings`` until Ctrl-C."""
     import uvicorn
 
     from pulso.api import create_app
@@ -140,7 +141,7 @@ def _serve(
         store.close()
 
 
-def _with_public_url(settings: Settings, host: str, port: int) -> Settings:
+def with_public_url(settings: Settings, host: str, port: int) -> Settings:
     """Point PSP webhooks at this server unless PULSO_PUBLIC_URL says otherwise."""
     if "public_url" in settings.model_fields_set:
         return settings

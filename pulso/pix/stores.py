@@ -35,7 +35,7 @@ class UnknownStoreError(PixError):
     def __init__(self, store_id: str) -> None:
         super().__init__(
             f"no store {store_id!r} is registered; use one of the registered store ids "
-            "(`pulso serve --stores FILE.csv` registers stores)"
+            "(`pulso up --stores FILE.csv` registers stores)"
         )
         self.store_id = store_id
 

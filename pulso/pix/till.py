@@ -143,7 +143,7 @@ class Till:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as e:
             raise TillError(
-                f"cannot reach the pulso API at {self._api_url} ({e}); is `pulso serve` running?"
+                f"cannot reach the pulso API at {self._api_url} ({e}); is `pulso up` running?"
             ) from e
         if response.is_error:
             raise TillError(_problem_text(response))

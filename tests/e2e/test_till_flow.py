@@ -1,4 +1,4 @@
-"""A till paying a PIX end to end, as the README shows: `pulso serve`, then `pulso pdv`."""
+"""A till paying a PIX end to end, as the README shows: `pulso up`, then `pulso pdv`."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     port = free_port()
     env = env_for(port, tmp_path)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pulso", "serve", "--port", str(port)],
+        [sys.executable, "-m", "pulso", "up", "--port", str(port)],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -52,7 +52,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
             except httpx.HTTPError:
                 time.sleep(0.2)
         else:
-            pytest.fail("pulso serve did not come up in 60 s")
+            pytest.fail("pulso up did not come up in 60 s")
         yield url, env
     finally:
         proc.terminate()

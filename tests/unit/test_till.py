@@ -69,7 +69,7 @@ def test_a_problem_document_becomes_a_clear_error() -> None:
 
 
 def test_unreachable_api_says_what_to_start() -> None:
-    with pytest.raises(TillError, match="pulso serve"):
+    with pytest.raises(TillError, match="pulso up"):
         Till("http://127.0.0.1:1", api_key=None).get_charge("ch_1")
 
 
