@@ -32,8 +32,7 @@ from pulso.errors import StoreError, StoreUnavailableError
 from pulso.store.protocol import Dialect, StoreTx
 from pulso.store.schema import apply_migrations
 from pulso.store.sql import (
-    CHECKPOINT_LOAD_SQL,
-    CHECKPOINT_SAVE_SQL,
+    CheckpointMethods,
     batch_columns,
     check_not_nested,
     insert_new_sql,
@@ -138,7 +137,7 @@ class DuckDBStore(Closing):
             raise StoreError(f"the DuckDB store {self.path} is closed; open a new one")
 
 
-class _DuckDBTx:
+class _DuckDBTx(CheckpointMethods):
     """Writes inside one DuckDB transaction (see :class:`~pulso.store.protocol.StoreTx`)."""
 
     def __init__(self, cursor: duckdb.DuckDBPyConnection) -> None:
@@ -163,13 +162,6 @@ class _DuckDBTx:
     def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run a read inside this transaction (it sees the transaction's own writes)."""
         return _fetch(self._cursor, sql, params)
-
-    def save_checkpoint(self, name: str, value: bytes) -> None:
-        self.execute(CHECKPOINT_SAVE_SQL, (name, value))
-
-    def load_checkpoint(self, name: str) -> bytes | None:
-        rows = self.fetch(CHECKPOINT_LOAD_SQL, (name,))
-        return bytes(rows[0][0]) if rows else None
 
     def _bulk(
         self, table: Table, columns: tuple[str, ...], rows: ColumnBatch, sql: str

@@ -30,8 +30,7 @@ from pulso.errors import ConfigError, StoreError, StoreUnavailableError
 from pulso.store.protocol import Dialect, StoreTx
 from pulso.store.schema import apply_migrations
 from pulso.store.sql import (
-    CHECKPOINT_LOAD_SQL,
-    CHECKPOINT_SAVE_SQL,
+    CheckpointMethods,
     batch_columns,
     check_not_nested,
     column_list,
@@ -157,7 +156,7 @@ class PostgresStore(Closing):
             raise StoreError(f"the PostgreSQL store {self.url} is closed; open a new one")
 
 
-class _PostgresTx:
+class _PostgresTx(CheckpointMethods):
     """Writes inside one PostgreSQL transaction (see :class:`~pulso.store.protocol.StoreTx`)."""
 
     def __init__(self, conn: psycopg.Connection[tuple[Any, ...]], url: str) -> None:
@@ -182,13 +181,6 @@ class _PostgresTx:
     def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run a read inside this transaction (it sees the transaction's own writes)."""
         return _fetch(self._conn, sql, params, self._url)
-
-    def save_checkpoint(self, name: str, value: bytes) -> None:
-        self.execute(CHECKPOINT_SAVE_SQL, (name, value))
-
-    def load_checkpoint(self, name: str) -> bytes | None:
-        rows = self.fetch(CHECKPOINT_LOAD_SQL, (name,))
-        return bytes(rows[0][0]) if rows else None
 
     def _bulk(
         self, table: Table, columns: tuple[str, ...], rows: ColumnBatch, statement: _Statement

@@ -7,7 +7,7 @@ DuckDB and PostgreSQL agree on everything used here (``INSERT ... ON CONFLICT``,
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
@@ -29,6 +29,24 @@ CHECKPOINT_SAVE_SQL = (
     ' "updated_at" = excluded."updated_at"'
 )
 CHECKPOINT_LOAD_SQL = 'SELECT "value" FROM "checkpoints" WHERE "name" = %s'
+
+
+class CheckpointMethods:
+    """``save_checkpoint``/``load_checkpoint`` for a transaction with ``execute``/``fetch``."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        raise NotImplementedError
+
+    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def save_checkpoint(self, name: str, value: bytes) -> None:
+        self.execute(CHECKPOINT_SAVE_SQL, (name, value))
+
+    def load_checkpoint(self, name: str) -> bytes | None:
+        rows = self.fetch(CHECKPOINT_LOAD_SQL, (name,))
+        return bytes(rows[0][0]) if rows else None
+
 
 _PLACEHOLDER = re.compile(r"%[%s]")
 
