@@ -16,6 +16,8 @@ import pstats
 import resource
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from pulso.bus import open_bus
@@ -32,18 +34,41 @@ from pulso.sources.payments_generator import (
 from pulso.store import open_store
 
 
+@contextlib.contextmanager
+def throwaway_schema(url: str) -> Iterator[str]:
+    """For PostgreSQL, a fresh schema dropped afterwards: rows left by an earlier run would
+    turn this run into a measure of duplicates."""
+    if not url.startswith(("postgresql://", "postgres://")):
+        yield url
+        return
+    import psycopg
+
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+        try:
+            sep = "&" if "?" in url else "?"
+            yield f"{url}{sep}options=-csearch_path%3D{schema}"
+        finally:
+            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--stores", type=int, default=20)
-    parser.add_argument("--store-url", default="", help="default: DuckDB in a temp dir")
+    parser.add_argument(
+        "--store-url",
+        default="",
+        help="default: DuckDB in a temp dir; a postgresql:// URL gets a throwaway schema",
+    )
     parser.add_argument("--batch-size", type=int, default=20_000)
     parser.add_argument("--profile", action="store_true", help="print the top of a cProfile")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, throwaway_schema(args.store_url) as store_url:
         settings = load_settings(
-            data_dir=Path(tmp), store_url=args.store_url, batch_size=args.batch_size
+            data_dir=Path(tmp), store_url=store_url, batch_size=args.batch_size
         )
         config = PaymentsConfig(
             start=period_start_date(args.days, today=local_today()),
