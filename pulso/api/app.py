@@ -28,7 +28,9 @@ from pulso.api.routers import health, pix, sandbox, webhooks
 from pulso.api.websocket import ChargeHub
 from pulso.bus.protocol import Bus
 from pulso.config import Settings
-from pulso.pix.charges import ChargeLedger, ChargeService, Clock, utc_now
+from pulso.pix.charge import Clock, utc_now
+from pulso.pix.charges import ChargeService
+from pulso.pix.ledger import ChargeLedger
 from pulso.pix.providers.protocol import PSP, SimulatedPayer
 from pulso.pix.reconciler import Reconciler
 from pulso.pix.stores import StoreRegistry

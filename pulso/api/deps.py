@@ -19,7 +19,8 @@ from starlette.requests import HTTPConnection
 from pulso.api.metrics import ApiMetrics
 from pulso.api.problems import UnauthorizedError
 from pulso.api.websocket import ChargeHub
-from pulso.pix.charges import ChargeLedger, ChargeService
+from pulso.pix.charges import ChargeService
+from pulso.pix.ledger import ChargeLedger
 from pulso.store.protocol import Store
 
 API_KEY_HEADER: Final = "X-API-Key"

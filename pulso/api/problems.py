@@ -46,7 +46,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from pulso.errors import BusUnavailableError, PulsoError, StoreUnavailableError
-from pulso.pix.charges import (
+from pulso.pix.charge import (
     ChargeNotPayableError,
     ChargeRefusedError,
     IdempotencyConflictError,

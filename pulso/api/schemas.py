@@ -11,7 +11,7 @@ from typing import Annotated, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pulso.domain.validators import is_valid_cnpj, is_valid_cpf, only_digits
-from pulso.pix.charges import (
+from pulso.pix.charge import (
     DEFAULT_EXPIRES_IN_S,
     MAX_CHARGE_AMOUNT,
     MAX_EXPIRES_IN_S,

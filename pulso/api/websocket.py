@@ -25,7 +25,8 @@ from starlette.websockets import WebSocket
 
 from pulso.api.problems import error_response
 from pulso.api.schemas import ChargeOut
-from pulso.pix.charges import Charge, ChargeService
+from pulso.pix.charge import Charge
+from pulso.pix.charges import ChargeService
 from pulso.pix.errors import ChargeNotFoundError
 
 log = logging.getLogger(__name__)

@@ -21,8 +21,10 @@ from datetime import timedelta
 from typing import Final
 
 from pulso.errors import PulsoError
-from pulso.pix.charges import Charge, ChargeService, Update, follow_psp
+from pulso.pix.charge import Charge, follow_psp
+from pulso.pix.charges import ChargeService
 from pulso.pix.errors import ChargeNotFoundError, PSPError
+from pulso.pix.ledger import Update
 from pulso.pix.providers.protocol import PSPCharge
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,7 @@ from pulso.bus.protocol import Bus
 from pulso.config import Settings
 from pulso.domain.validators import complete_cpf
 from pulso.pipeline.factory import build_runner
-from pulso.pix.charges import NewCharge
+from pulso.pix.charge import NewCharge
 from pulso.pix.providers import open_psp
 from pulso.pix.providers.sandbox import SandboxPSP
 from pulso.pix.stores import StoreInfo, StoreRegistry

@@ -16,18 +16,18 @@ from pulso.bus.protocol import Bus, Consumer, Record
 from pulso.config import Settings
 from pulso.domain.events import decode_event
 from pulso.errors import BusUnavailableError
-from pulso.pix.charges import (
+from pulso.pix.charge import (
     Charge,
     ChargeCreationPendingError,
-    ChargeLedger,
-    ChargeService,
     NewCharge,
     charge_id_for,
     expire_if_due,
     follow_psp,
     transition_events,
 )
+from pulso.pix.charges import ChargeService
 from pulso.pix.errors import PSPError, PSPUnavailableError
+from pulso.pix.ledger import ChargeLedger
 from pulso.pix.providers import open_psp
 from pulso.pix.providers.protocol import PSPCharge
 from pulso.pix.providers.sandbox import SandboxPSP

@@ -16,7 +16,7 @@ from pulso.api.problems import (
     validation_errors,
 )
 from pulso.errors import BusUnavailableError, PulsoError, StoreError, StoreUnavailableError
-from pulso.pix.charges import (
+from pulso.pix.charge import (
     ChargeCreationPendingError,
     ChargeNotPayableError,
     ChargeRefusedError,

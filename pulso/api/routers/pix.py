@@ -30,7 +30,7 @@ from pulso.api.problems import (
 )
 from pulso.api.schemas import ChargeIn, ChargeOut
 from pulso.api.websocket import deny, stream_charge
-from pulso.pix.charges import Charge
+from pulso.pix.charge import Charge
 from pulso.pix.errors import ChargeNotFoundError
 
 router = APIRouter(prefix="/v1/pix/charges", tags=["pix"])

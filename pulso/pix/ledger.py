@@ -1,0 +1,431 @@
+"""The ``pix_charges`` ledger: one writer thread group-committing many requests' charge
+writes (see ``ChargeLedger``)."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any, Final, TypeVar
+
+from pulso.bus.protocol import Bus, Record
+from pulso.domain.events import Topic, encode_event
+from pulso.errors import StoreError
+from pulso.pix.charge import (
+    DEFAULT_CACHE_SIZE,
+    SELECT_CHARGES,
+    Change,
+    Charge,
+    charge_from_row,
+    charges_to_columns,
+    transition_events,
+)
+from pulso.pix.errors import ChargeNotFoundError
+from pulso.store.protocol import Dialect, Store, StoreTx
+from pulso.store.schema import column_type
+from pulso.store.sql import column_list, quote
+from pulso.store.tables import PIX_CHARGES, Column, ColumnBatch
+
+log = logging.getLogger(__name__)
+
+# -------------------------------------------------------------------------- ledger
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """A charge recorded for an idempotency key; ``created`` is False when the key was known."""
+
+    charge: Charge
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """A charge after a change; ``changed`` is False when the change had nothing to do."""
+
+    charge: Charge
+    changed: bool
+
+
+@dataclass(slots=True)
+class _Reserve:
+    charge: Charge
+    future: Future[Reservation]
+
+
+@dataclass(slots=True)
+class _Update:
+    charge_id: str
+    change: Change
+    future: Future[Update]
+
+
+@dataclass(slots=True)
+class _Touch:
+    charge_ids: list[str]
+    at: datetime
+    future: Future[None]
+
+
+_Op = _Reserve | _Update | _Touch
+_T = TypeVar("_T")
+ChangeListener = Callable[[Sequence[Charge]], None]
+
+
+@dataclass(slots=True)
+class _Batch:
+    """What one transaction does: results per op, and each charge it touches as it was
+    before the batch (None: inserted by it), as the table holds it now, and as it ends."""
+
+    results: dict[int, Any] = field(default_factory=dict)
+    errors: dict[int, BaseException] = field(default_factory=dict)
+    before: dict[str, Charge | None] = field(default_factory=dict)
+    stored: dict[str, Charge] = field(default_factory=dict)
+    after: dict[str, Charge] = field(default_factory=dict)
+
+    def found(self, charge: Charge, *, inserted: bool = False) -> None:
+        """``charge`` is in the table now (read, or inserted by this batch)."""
+        self.before.setdefault(charge.charge_id, None if inserted else charge)
+        self.stored.setdefault(charge.charge_id, charge)
+        self.after.setdefault(charge.charge_id, charge)
+
+    def changed(self) -> list[Charge]:
+        """Charges whose status or facts this batch changed, at their final state."""
+        return [c for i, c in self.after.items() if c != self.before[i]]
+
+    def unwritten(self) -> list[Charge]:
+        """Changes the table does not hold yet."""
+        return [c for i, c in self.after.items() if c != self.stored[i]]
+
+
+class ChargeLedger:
+    """The ``pix_charges`` table behind one writer thread that group-commits operations.
+
+    On DuckDB, where one process owns the file and every write to ``pix_charges`` passes
+    through this writer, the writer keeps the charges it wrote or read in a bounded cache:
+    reads and the state a change starts from come from memory (each DuckDB statement costs
+    ~2 ms here). On PostgreSQL other processes may write too, so rows are read under
+    ``SELECT ... FOR UPDATE`` instead (``cache_size=0``).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        bus: Bus,
+        *,
+        max_batch: int = 1024,
+        cache_size: int | None = None,
+        listeners: Iterable[ChangeListener] = (),
+    ) -> None:
+        self._store = store
+        self._bus = bus
+        self._max_batch = max_batch
+        default_cache = DEFAULT_CACHE_SIZE if store.dialect == "duckdb" else 0
+        self._cache_size = default_cache if cache_size is None else cache_size
+        self._listeners = list(listeners)
+        self._queue: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._lock = threading.Lock()
+        # Written by the writer thread only; other threads only look things up.
+        self._cache: dict[str, Charge] = {}
+        self._by_psp: dict[tuple[str, str], str] = {}
+        self.bus_error: str | None = None  # the last publish failure, until one succeeds
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is None and not self._closed:
+                self._thread = threading.Thread(
+                    target=self._run, name="pulso-charge-writer", daemon=True
+                )
+                self._thread.start()
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Finish the queued operations, then stop the writer."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            thread = self._thread
+        self._queue.put(None)
+        if thread is not None:
+            thread.join(timeout=timeout_s)
+
+    # --- writes (any thread) -----------------------------------------------------------
+
+    def reserve(self, charge: Charge) -> Future[Reservation]:
+        """Record a ``creating`` charge, or find the charge its idempotency key created."""
+        future: Future[Reservation] = Future()
+        return self._submit(_Reserve(charge, future), future)
+
+    def update(self, charge_id: str, change: Change) -> Future[Update]:
+        """Apply ``change`` to the stored charge (ChargeNotFoundError when there is none)."""
+        future: Future[Update] = Future()
+        return self._submit(_Update(charge_id, change, future), future)
+
+    def touch(self, charge_ids: Sequence[str], at: datetime) -> Future[None]:
+        """Record that the reconciler checked these charges with the PSP at ``at``."""
+        future: Future[None] = Future()
+        return self._submit(_Touch(list(charge_ids), at, future), future)
+
+    def flush(self, timeout_s: float = 10.0) -> None:
+        """Wait until every operation submitted before this call has committed."""
+        self.touch([], datetime.now(UTC)).result(timeout=timeout_s)
+
+    def _submit(self, op: _Op, future: Future[_T]) -> Future[_T]:
+        if self._closed or self._thread is None:
+            future.set_exception(StoreError("the charge ledger is not running; start it first"))
+        else:
+            self._queue.put(op)
+        return future
+
+    # --- reads (any thread) ------------------------------------------------------------
+
+    def get(self, charge_id: str) -> Charge | None:
+        cached = self._cache.get(charge_id)
+        if cached is not None:
+            return cached
+        rows = self._store.query(f"{SELECT_CHARGES} WHERE charge_id = %s", (charge_id,))
+        return charge_from_row(rows[0]) if rows else None
+
+    def find_by_psp(self, psp: str, psp_payment_id: str) -> Charge | None:
+        charge_id = self._by_psp.get((psp, psp_payment_id))
+        if charge_id is not None:
+            return self.get(charge_id)
+        rows = self._store.query(
+            f"{SELECT_CHARGES} WHERE psp = %s AND psp_payment_id = %s", (psp, psp_payment_id)
+        )
+        return charge_from_row(rows[0]) if rows else None
+
+    def select(self, where: str, params: Sequence[Any], *, limit: int) -> list[Charge]:
+        """Charges matching a ``WHERE`` clause written for the store's dialect."""
+        rows = self._store.query(f"{SELECT_CHARGES} WHERE {where} LIMIT {int(limit)}", params)
+        return [charge_from_row(row) for row in rows]
+
+    # --- the writer --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while (ops := self._next_ops()) is not None:
+            self._commit(ops)
+
+    def _next_ops(self) -> list[_Op] | None:
+        """The next batch: blocks for the first op, then takes what else is queued."""
+        ops: list[_Op] = []
+        item = self._queue.get()
+        while item is not None:
+            ops.append(item)
+            if len(ops) >= self._max_batch:
+                return ops
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return ops
+        if ops:  # closing: commit what came before the stop, then stop
+            self._commit(ops)
+        return None
+
+    def _commit(self, ops: list[_Op]) -> None:
+        """One transaction for the batch. Its events are published before the commit: a
+        failed publish rolls the batch back, and a failed commit after a publish is
+        repaired by the retry (same event ids), so no change is stored unannounced."""
+        try:
+            with self._store.transaction() as tx:
+                batch = self._apply(tx, ops)
+                self._publish(batch)
+        except Exception as e:  # the store or the bus failed: every op fails with it
+            log.error("charge ledger: a batch of %s operations failed: %s", len(ops), e)
+            for op in ops:
+                op.future.set_exception(e)
+            return
+        self._remember(batch)
+        self._notify(batch.changed())
+        _resolve(ops, batch)
+
+    def _apply(self, tx: StoreTx, ops: list[_Op]) -> _Batch:
+        batch = _Batch()
+        reserves = [op for op in ops if isinstance(op, _Reserve)]
+        if reserves:
+            self._reserve(tx, reserves, batch)
+        updates = [op for op in ops if isinstance(op, _Update)]
+        if updates:
+            self._update(tx, updates, batch)
+        for touch in (op for op in ops if isinstance(op, _Touch)):
+            self._touch(tx, touch, batch)
+        return batch
+
+    def _reserve(self, tx: StoreTx, ops: list[_Reserve], batch: _Batch) -> None:
+        """Insert the drafts whose id (derived from the idempotency key) is new; a draft
+        whose id is stored, or taken earlier in this batch, gets the stored charge."""
+        firsts: dict[str, Charge] = {}
+        for op in ops:
+            firsts.setdefault(op.charge.charge_id, op.charge)
+        inserted = tx.insert_new(PIX_CHARGES, _known_columns(list(firsts.values())))
+        # The usual case: every key is new, and nothing needs reading back.
+        stored = firsts if inserted == len(firsts) else _fetch_charges(tx, list(firsts))
+        for op in ops:
+            charge = stored.get(op.charge.charge_id)
+            if charge is None:
+                batch.errors[id(op)] = StoreError(f"charge {op.charge.charge_id} vanished")
+                continue
+            # txids are unique per draft: the stored one tells whose draft was inserted.
+            created = charge.txid == op.charge.txid
+            batch.found(charge, inserted=created)
+            batch.results[id(op)] = Reservation(charge, created=created)
+
+    def _update(self, tx: StoreTx, ops: list[_Update], batch: _Batch) -> None:
+        current = self._current(tx, {op.charge_id for op in ops}, batch)
+        for op in ops:
+            charge = current.get(op.charge_id)
+            if charge is None:
+                batch.errors[id(op)] = ChargeNotFoundError(op.charge_id)
+                continue
+            try:
+                after = op.change(charge)
+            except Exception as e:  # a faulty change fails its own op, not the batch
+                batch.errors[id(op)] = e
+                continue
+            if after is None:
+                batch.results[id(op)] = Update(charge, changed=False)
+            else:
+                current[op.charge_id] = batch.after[op.charge_id] = after
+                batch.results[id(op)] = Update(after, changed=True)
+        unwritten = batch.unwritten()
+        if unwritten:
+            columns = _changed_columns(unwritten, batch.stored)
+            sql = _update_sql(len(unwritten), self._store.dialect, columns)
+            tx.execute(sql, _update_params(unwritten, columns))
+            batch.stored.update((c.charge_id, c) for c in unwritten)
+
+    def _current(self, tx: StoreTx, charge_ids: set[str], batch: _Batch) -> dict[str, Charge]:
+        """The latest state of these charges: this batch's writes, the cache, the table."""
+        for charge_id in charge_ids - batch.after.keys():
+            cached = self._cache.get(charge_id) if self._cache_size else None
+            if cached is not None:
+                batch.found(cached)
+        missing = sorted(charge_ids - batch.after.keys())
+        if missing:
+            # Row locks matter on PostgreSQL, where other API processes may share the table.
+            lock = " FOR UPDATE" if self._store.dialect == "postgresql" else ""
+            rows = tx.fetch(f"{SELECT_CHARGES} WHERE charge_id = ANY(%s){lock}", (missing,))
+            for row in rows:
+                batch.found(charge_from_row(row))
+        return {i: batch.after[i] for i in charge_ids if i in batch.after}
+
+    def _touch(self, tx: StoreTx, op: _Touch, batch: _Batch) -> None:
+        batch.results[id(op)] = None
+        if not op.charge_ids:
+            return
+        tx.execute(
+            "UPDATE pix_charges SET checked_at = %s WHERE charge_id = ANY(%s)",
+            (op.at, op.charge_ids),
+        )
+        for charge_id in op.charge_ids:  # keeps the cache exact; not a change to announce
+            known = batch.after.get(charge_id) or self._cache.get(charge_id)
+            if known is None:
+                continue
+            batch.found(known)
+            before = batch.before[charge_id]
+            batch.before[charge_id] = None if before is None else replace(before, checked_at=op.at)
+            batch.stored[charge_id] = replace(batch.stored[charge_id], checked_at=op.at)
+            batch.after[charge_id] = replace(batch.after[charge_id], checked_at=op.at)
+
+    def _publish(self, batch: _Batch) -> None:
+        records: list[Record] = []
+        for charge in batch.changed():
+            for event in transition_events(batch.before.get(charge.charge_id), charge):
+                records.append((charge.charge_id.encode(), encode_event(event)))
+        if not records:
+            return
+        try:
+            self._bus.publish(Topic.PAYMENTS, records)
+        except Exception as e:
+            self.bus_error = f"{type(e).__name__}: {e}"
+            raise
+        self.bus_error = None
+
+    def _remember(self, batch: _Batch) -> None:
+        """After a commit: cache what the batch wrote or read, index PSP payment ids."""
+        for charge in batch.after.values():
+            if charge.psp_payment_id is not None:
+                self._by_psp[(charge.psp, charge.psp_payment_id)] = charge.charge_id
+            if self._cache_size:
+                self._cache.pop(charge.charge_id, None)  # re-insert: newest last
+                self._cache[charge.charge_id] = charge
+        _trim(self._by_psp, max(self._cache_size, DEFAULT_CACHE_SIZE))
+        _trim(self._cache, self._cache_size)
+
+    def _notify(self, changed: list[Charge]) -> None:
+        if not changed:
+            return
+        for listener in self._listeners:
+            try:
+                listener(changed)
+            except Exception:  # a listener (WebSocket hub, metrics) must not stop the writer
+                log.exception("charge ledger: a change listener failed")
+
+
+def _trim(index: dict[Any, Any], size: int) -> None:
+    while len(index) > size:  # dicts keep insertion order: the oldest goes first
+        del index[next(iter(index))]
+
+
+def _fetch_charges(tx: StoreTx, charge_ids: list[str]) -> dict[str, Charge]:
+    rows = tx.fetch(f"{SELECT_CHARGES} WHERE charge_id = ANY(%s)", (charge_ids,))
+    return {str(row[0]): charge_from_row(row) for row in rows}
+
+
+_MUTABLE_COLUMNS: Final = tuple(
+    c for c in PIX_CHARGES.columns if c.merge == "replace" and c.name != "checked_at"
+)
+
+
+def _known_columns(charges: list[Charge]) -> ColumnBatch:
+    """The columns of ``charges`` that are not NULL in every row (a DuckDB write costs more
+    with each column it carries; the others default to NULL)."""
+    columns = charges_to_columns(charges)
+    return {name: values for name, values in columns.items() if any(v is not None for v in values)}
+
+
+def _changed_columns(charges: list[Charge], stored: Mapping[str, Charge]) -> tuple[Column, ...]:
+    """The mutable columns in which any of ``charges`` differs from the stored row."""
+    return tuple(
+        c
+        for c in _MUTABLE_COLUMNS
+        if any(getattr(x, c.name) != getattr(stored[x.charge_id], c.name) for x in charges)
+    )
+
+
+@lru_cache(maxsize=512)
+def _update_sql(rows: int, dialect: Dialect, columns: tuple[Column, ...]) -> str:
+    """One ``UPDATE ... FROM (VALUES ...)`` of ``columns`` for ``rows`` charges (the casts
+    type the NULLs, which PostgreSQL would otherwise read as text)."""
+    names = ["charge_id", *(c.name for c in columns)]
+    row = "(" + ", ".join(["%s"] * len(names)) + ")"
+    sets = ", ".join(
+        f"{quote(c.name)} = CAST(v.{quote(c.name)} AS {column_type(c.type, dialect)})"
+        for c in columns
+    )
+    return (
+        f"UPDATE pix_charges SET {sets} FROM (VALUES {', '.join([row] * rows)})"
+        f" AS v({column_list(names)}) WHERE pix_charges.charge_id = v.charge_id"
+    )
+
+
+def _update_params(charges: list[Charge], columns: tuple[Column, ...]) -> list[Any]:
+    names = ["charge_id", *(c.name for c in columns)]
+    return [getattr(charge, name) for charge in charges for name in names]
+
+
+def _resolve(ops: list[_Op], batch: _Batch) -> None:
+    for op in ops:
+        error = batch.errors.get(id(op))
+        future: Future[Any] = op.future
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(batch.results.get(id(op)))
