@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from pulso.api.deps import ApiState, HealthCheck
 from pulso.api.metrics import ApiMetrics, MetricsMiddleware
 from pulso.api.problems import PayloadTooLargeError, error_response, install_problem_handlers
-from pulso.api.routers import health, pix, sandbox, webhooks
+from pulso.api.routers import analytics, health, pix, sandbox, webhooks
 from pulso.api.websocket import ChargeHub
 from pulso.bus.protocol import Bus
 from pulso.config import Settings
@@ -70,7 +70,7 @@ def create_app(
     )
     app.state.pulso = state
     install_problem_handlers(app)
-    for router in (pix.router, webhooks.router, health.router):
+    for router in (pix.router, webhooks.router, health.router, analytics.router):
         app.include_router(router)
     if isinstance(psp, SimulatedPayer):
         app.include_router(sandbox.router)

@@ -45,6 +45,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from pulso.analytics.heatmaps import HeatmapError, UnknownHeatmapError
 from pulso.errors import BusUnavailableError, PulsoError, StoreUnavailableError
 from pulso.pix.charge import (
     ChargeNotPayableError,
@@ -88,6 +89,8 @@ UNKNOWN_STORE = ProblemType("unknown-store", 422, "Unknown store")
 IDEMPOTENCY_KEY_REUSED = ProblemType(
     "idempotency-key-reused", 422, "Idempotency-Key reused with a different request"
 )
+UNKNOWN_HEATMAP = ProblemType("unknown-heatmap", 404, "Unknown heatmap")
+BAD_ANALYTICS_QUERY = ProblemType("bad-query", 422, "The analytics query cannot be answered")
 CHARGE_NOT_FOUND = ProblemType("charge-not-found", 404, "PIX charge not found")
 CHARGE_NOT_PAYABLE = ProblemType("charge-not-payable", 409, "The charge cannot be paid")
 SANDBOX_ONLY = ProblemType("not-found", 404, "Sandbox endpoint")
@@ -126,6 +129,8 @@ class PayloadTooLargeError(ApiError):
 # The most specific class wins: lookups walk the error's MRO.
 _BY_ERROR: Final[dict[type[BaseException], ProblemType]] = {
     WebhookSignatureError: WEBHOOK_SIGNATURE,
+    UnknownHeatmapError: UNKNOWN_HEATMAP,
+    HeatmapError: BAD_ANALYTICS_QUERY,
     UnknownStoreError: UNKNOWN_STORE,
     IdempotencyConflictError: IDEMPOTENCY_KEY_REUSED,
     ChargeNotFoundError: CHARGE_NOT_FOUND,
