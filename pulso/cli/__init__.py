@@ -5,7 +5,18 @@ from __future__ import annotations
 
 import typer
 
-from pulso.cli import config_cmd, deadletter, demo, events, generate, pdv, pix, run, serve
+from pulso.cli import (
+    config_cmd,
+    deadletter,
+    demo,
+    events,
+    generate,
+    pdv,
+    pix,
+    report,
+    run,
+    serve,
+)
 
 app = typer.Typer(
     name="pulso",
@@ -22,6 +33,7 @@ app.command("pdv")(pdv.pdv)
 app.add_typer(generate.app, name="generate", help="Generate synthetic traffic and datasets.")
 app.add_typer(deadletter.app, name="deadletter", help="Inspect and replay dead-lettered events.")
 app.add_typer(pix.app, name="pix", help="Build, decode and draw PIX BR Codes.")
+app.add_typer(report.app, name="report", help="Payment analytics as files (heatmaps).")
 app.add_typer(events.app, name="events", help="Export PIX events as JSON files and PDFs; receipts.")
 
 
