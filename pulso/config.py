@@ -88,6 +88,60 @@ class Settings(BaseSettings):
         description="Key for hashing payer documents; default: a random key kept in the data dir",
     )
 
+    llm_url: str = Field(
+        default="",
+        description="OpenAI-compatible API base for rewriting the report text, e.g. "
+        "http://127.0.0.1:11434/v1; empty = the deterministic text only",
+    )
+    llm_model: str = Field(default="", description="Model name sent to the LLM endpoint")
+    llm_api_key: SecretStr | None = Field(default=None, description="Bearer key for the LLM")
+    llm_timeout_s: float = Field(
+        default=20.0, gt=0, le=600, description="Give up on the LLM after this; text falls back"
+    )
+    smtp_host: str = Field(default="", description="SMTP server for e-mailed reports")
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "ssl", "none"] = Field(
+        default="starttls", description="starttls (port 587), ssl (port 465) or none"
+    )
+    smtp_user: str = Field(default="", description="SMTP login; empty = no authentication")
+    smtp_password: SecretStr | None = Field(default=None)
+    email_from: str = Field(default="", description="Sender address of e-mailed reports")
+    email_to: str = Field(default="", description="Comma-separated recipients")
+    telegram_bot_token: SecretStr | None = Field(default=None, description="Bot API token")
+    telegram_chat_id: str = Field(default="", description="Chat that receives the reports")
+    telegram_api_url: str = Field(default="https://api.telegram.org")
+    slack_webhook_url: SecretStr | None = Field(
+        default=None, description="Incoming-webhook URL for report messages"
+    )
+    slack_bot_token: SecretStr | None = Field(
+        default=None, description="Bot token (xoxb-...) for uploading the PDF and pictures"
+    )
+    slack_channel: str = Field(default="", description="Channel id for uploaded files")
+    slack_api_url: str = Field(default="https://slack.com/api")
+    notify_retries: int = Field(
+        default=3, ge=1, le=10, description="Attempts per channel before it is reported failed"
+    )
+    report_daily_at: str = Field(
+        default="07:00", description="Local time (HH:MM) of the daily report in `pulso up`"
+    )
+    report_weekly_day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = Field(
+        default="mon", description="Day of the weekly report (previous Monday-Sunday week)"
+    )
+    report_channels: str = Field(
+        default="",
+        description="Comma-separated channels for scheduled reports; empty = every configured one",
+    )
+
+    @field_validator("report_daily_at")
+    @classmethod
+    def _check_daily_at(cls, value: str) -> str:
+        hour, sep, minute = value.partition(":")
+        if not (sep and hour.isdigit() and minute.isdigit() and len(minute) == 2) or not (
+            0 <= int(hour) <= 23 and 0 <= int(minute) <= 59
+        ):
+            raise ValueError(f"expected a time HH:MM such as 07:00, got {value!r}")
+        return f"{int(hour):02d}:{minute}"
+
     @field_validator("bus_url")
     @classmethod
     def _check_bus_url(cls, value: str) -> str:

@@ -8,6 +8,7 @@ scripts/setup.sh --dev
 
 export PULSO_TEST_POSTGRES_URL="${PULSO_TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/test}"
 scripts/ensure-postgres.sh "$PULSO_TEST_POSTGRES_URL"
+scripts/ensure-tools.sh
 
 echo "== ruff"
 .venv/bin/ruff check pulso tests benchmarks
