@@ -132,6 +132,21 @@ class Settings(BaseSettings):
         description="Comma-separated channels for scheduled reports; empty = every configured one",
     )
 
+    bucket_url: str = Field(
+        default="",
+        description="Where daily sales files are dropped: file:///path or s3://bucket/prefix; "
+        "default: the bucket folder in the data dir",
+    )
+    s3_endpoint_url: str = Field(
+        default="", description="S3-compatible endpoint (MinIO, moto...); empty = AWS"
+    )
+    s3_region: str = Field(default="us-east-1")
+    s3_access_key_id: str = Field(default="", description="empty = boto3's usual credentials")
+    s3_secret_access_key: SecretStr | None = Field(default=None)
+    etl_poll_s: float = Field(
+        default=1.0, gt=0, le=3600, description="Seconds between bucket listings in etl watch"
+    )
+
     @field_validator("report_daily_at")
     @classmethod
     def _check_daily_at(cls, value: str) -> str:

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Final
 import msgspec
 
 from pulso.domain.alerts import Alert
+from pulso.domain.files import FileDetected
 from pulso.domain.ids import uuid7
 from pulso.domain.orders import Order
 from pulso.domain.payments import ChargeConfirmed, ChargeCreated, ChargeExpired, ChargeFailed
@@ -32,6 +33,7 @@ Payload = (
     | SaleRecord
     | ProductSnapshot
     | Alert
+    | FileDetected
 )
 
 
@@ -65,6 +67,7 @@ EVENT_KINDS: Final[dict[str, EventKind]] = {
         EventKind("sale.recorded", SaleRecord, Topic.SALES),
         EventKind("product.snapshot", ProductSnapshot, Topic.PRODUCTS),
         EventKind("alert.raised", Alert, Topic.ALERTS),
+        EventKind("file.detected", FileDetected, Topic.FILES),
     )
 }
 TYPE_BY_PAYLOAD: Final[dict[type[Any], str]] = {
