@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the system tools the tests drive are installed: poppler-utils (pdftoppm renders
-# the PDF reports page by page) and openssl (makes the SMTP tests' TLS certificate).
+# the PDF reports page by page), openssl (makes the SMTP tests' TLS certificate) and
+# chromium (headless, screenshots the dashboard).
 # Installs them with apt-get when missing and allowed (root); otherwise prints the one
 # command that does it and fails.
 set -euo pipefail
@@ -8,6 +9,7 @@ set -euo pipefail
 missing=()
 command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 
 if command -v apt-get >/dev/null 2>&1 && [[ "$(id -u)" == 0 ]]; then
