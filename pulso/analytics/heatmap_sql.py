@@ -1,7 +1,9 @@
-"""The SQL behind the heatmaps: one aggregate query per grid, run inside the store engine.
+"""The SQL behind the heatmaps, run inside the store engine: one aggregate query per grid
+(``grid_sql``), or one query for any set of grids (``shared_grids_sql``, one scan of the
+payments for all 34).
 
-Every query returns cells as ``(row key, column key, value...)``. Keys: ISO weekday 1..7,
-hour 0..23, local ``DATE``, ``store_id``, ``city``.
+Every per-grid query returns cells as ``(row key, column key, value...)``. Keys: ISO weekday
+1..7, hour 0..23, local ``DATE``, ``store_id``, ``city``.
 
 Converting every payment's time to local time is a large share of a grid's cost, so statistics
 that combine from hourly parts (counts, sums, min, max, means) first aggregate the payments
@@ -12,6 +14,7 @@ local hour. Idle time needs minutes and converts each payment's time.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -140,13 +143,35 @@ def hourly_cte(
     return sql, params
 
 
+# percentile_cont interpolates between the values of ranks floor(f * (n - 1)) and
+# ceil(f * (n - 1)) (0-based); counting each distinct amount finds both without sorting every
+# payment (twice as fast on 10 million), and Python interpolates as the engines do.
+_ORDER_STATISTICS: Final = """WITH amounts AS (
+    SELECT paid_cents AS v, count(*) AS c FROM payments
+    WHERE {where} AND paid_cents IS NOT NULL GROUP BY 1
+), running AS (SELECT v, sum(c) OVER (ORDER BY v) AS upto FROM amounts),
+ranks AS (
+    SELECT n, floor(%s * (n - 1)) AS lo, ceil(%s * (n - 1)) AS hi
+    FROM (SELECT sum(c) AS n FROM amounts) AS total
+)
+SELECT n, (SELECT min(v) FROM running WHERE upto > lo), (SELECT min(v) FROM running WHERE upto > hi)
+FROM ranks"""
+
+
 def low_price_percentile_sql(
     dialect: Dialect, filters: Filters, fraction: float
 ) -> tuple[str, list[Any]]:
-    """The ``fraction`` quantile of the amounts (centavos) the grid covers."""
-    base, params = base_cte(dialect, filters)
-    sql = f"{base} SELECT percentile_cont(%s) WITHIN GROUP (ORDER BY amount_cents) FROM base"
-    return sql, [*params, fraction]
+    """``(n, first, second)``: how many amounts (centavos) the grid covers, and the two whose
+    interpolation is their ``fraction`` quantile (see :func:`percentile_cont`)."""
+    where, params = _where(filters)
+    return _ORDER_STATISTICS.format(where=where), [*params, fraction, fraction]
+
+
+def percentile_cont(fraction: float, n: int, first: float, second: float) -> float:
+    """``percentile_cont(fraction)`` of ``n`` values from its two order statistics, with the
+    same double arithmetic as DuckDB and PostgreSQL."""
+    position = fraction * (n - 1)
+    return first + (position - math.floor(position)) * (second - first)
 
 
 def grid_sql(
@@ -164,3 +189,167 @@ def grid_sql(
         return base + _PAYMENTS_PER_DAY.format(row=row, column=column), params
     aggregate = _CELL_AGGREGATES[statistic]
     return f"{base} SELECT {row}, {column}, {aggregate} FROM base GROUP BY 1, 2", params
+
+
+# --------------------------------------------------------------------------- every grid at once
+
+_UTC_MINUTE: Final[dict[Dialect, str]] = {
+    "duckdb": "epoch_us(created_at) // 60000000",
+    # date_part's double (not extract's numeric, 1.6x slower here) is exact enough: a minute's
+    # last microsecond stays below the next minute at today's epochs.
+    "postgresql": "CAST(floor(date_part('epoch', created_at) / 60) AS BIGINT)",
+}
+_HOUR_OF_MINUTE: Final[dict[Dialect, str]] = {"duckdb": "u // 60", "postgresql": "u / 60"}
+_POPCOUNT: Final[dict[Dialect, str]] = {
+    "duckdb": "bit_count({mask})",
+    "postgresql": "bit_count(CAST({mask} AS BIT(64)))",
+}
+_DAY_NUMBER: Final = "CAST(CAST(lt AS DATE) - DATE '1970-01-01' AS BIGINT)"
+"""A local date as days since 1970-01-01: an integer both engines and Python agree on."""
+
+_SHARED_KEYS: Final[dict[Axis, str]] = {
+    "weekday": "wd",
+    "hour": "h",
+    "date": "d",
+    "store": "store_id",
+    "city": "city",
+}
+_TEXT_AXES: Final = frozenset({"store", "city"})
+
+# One scan of the payments: parts per store, city and UTC hour (see the module docstring),
+# with the minutes of the hour that had a payment as the bits of ``mask`` (bit m = minute m).
+# The minutes are what idle time needs, and 60 bits fit a BIGINT: no per-minute rows. Local
+# time is worked out once per distinct hour, not once per part. Not from the pipeline's
+# payment_minutes table: it has no min, max or low-price parts, its city is min(city) over
+# every charge of the minute (failed ones too), and only the pipeline writes it (rows put in
+# payments otherwise would be missing); the bits add little to this scan.
+_SHARED_PARTS: Final = """WITH parts AS MATERIALIZED (
+    SELECT store_id, city, {hour_of_minute} AS utc_hour, count(*) AS n, sum(paid_cents) AS s,
+           min(paid_cents) AS mn, max(paid_cents) AS mx, sum(confirmation_seconds) AS cs,
+           count(confirmation_seconds) AS cn, {low} AS low,
+           bit_or(CAST(1 AS BIGINT) << CAST(u %% 60 AS INTEGER)) AS mask
+    FROM (
+        SELECT store_id, city, paid_cents, confirmation_seconds, {utc_minute} AS u
+        FROM payments WHERE {where}
+    ) AS p
+    GROUP BY 1, 2, 3
+), hours AS (
+    SELECT utc_hour, lt, CAST(extract(isodow FROM lt) AS INTEGER) AS wd,
+           CAST(extract(hour FROM lt) AS INTEGER) AS h, {day} AS d
+    FROM (SELECT utc_hour, {local} AS lt FROM (SELECT DISTINCT utc_hour FROM parts) AS u) AS x
+), base AS MATERIALIZED (SELECT * FROM parts JOIN hours USING (utc_hour))"""
+
+# Per store and local hour (wall clock): the union of its minutes over the cities and over
+# the UTC hours that share that wall-clock hour (the repeated hour when summer time ended).
+# Then the active minutes (bits set), the first (lowest bit) and an estimate of the last
+# (highest bit: floor(log2), off by one at most where the float rounds, corrected below).
+_STORE_HOURS: Final = """, store_hours AS (
+    SELECT store_id, d, h, mask, {popcount} AS active, {lowest_bit} AS first_m,
+           CAST(floor({log2}) AS INTEGER) AS top
+    FROM (SELECT store_id, d, h, bit_or(mask) AS mask FROM base GROUP BY store_id, lt, d, h) AS x
+)"""
+_LAST_MINUTE: Final = (
+    "CASE WHEN (CAST(1 AS BIGINT) << top) > mask THEN top - 1"
+    " WHEN (CAST(1 AS BIGINT) << (top + 1)) <= mask THEN top + 1 ELSE top END"
+)
+_LOG2: Final[dict[Dialect, str]] = {
+    "duckdb": "log2(mask)",
+    "postgresql": "ln(CAST(mask AS DOUBLE PRECISION)) / ln(CAST(2 AS DOUBLE PRECISION))",
+}
+
+_NO_INT: Final = "CAST(NULL AS BIGINT)"
+_NO_TEXT: Final = "CAST(NULL AS TEXT)"
+_NO_FLOAT: Final = "CAST(NULL AS DOUBLE PRECISION)"
+
+
+@dataclass(frozen=True, slots=True)
+class SharedRequest:
+    """What one shared query returns, besides the cells of each axis pair in ``pairs``:
+    the selling days of each axis in ``day_rows`` and the active minutes for idle time."""
+
+    pairs: tuple[tuple[Axis, Axis], ...] = ()
+    day_rows: tuple[Axis, ...] = ()
+    idle_hour: bool = False
+    idle_date: bool = False
+
+
+def shared_grids_sql(
+    dialect: Dialect, filters: Filters, low_price_cents: Decimal | None, request: SharedRequest
+) -> tuple[str, list[Any]]:
+    """One query returning the parts of every requested grid, from one scan of the payments.
+
+    Rows are ``(part, pair, row text, row number, column number, n, s, mn, mx, cs, cn, low)``:
+
+    - ``cells``: ``pair`` is the index in ``request.pairs``; the row key is the text (store,
+      city) or the number (ISO weekday, local date as days since 1970-01-01), the column key a
+      number (hour, weekday, date); n payments, s/mn/mx cents, cs/cn confirmation seconds and
+      how many, low payments below the threshold.
+    - ``days``: ``pair`` is the index in ``request.day_rows``; n = local dates with a payment.
+    - ``idle_hour``: per store and hour of the day, n = active minutes summed over the dates.
+    - ``idle_date``: per store and date, n = active minutes, mn/mx = first/last active minute
+      of the day (minutes since local midnight, wall clock).
+    """
+    where, params = _where(filters)
+    low = "0"
+    if low_price_cents is not None:
+        low = "count(*) FILTER (WHERE paid_cents < %s)"
+        params.insert(0, low_price_cents)  # the SELECT list comes before the WHERE
+    sql = _SHARED_PARTS.format(
+        low=low,
+        hour_of_minute=_HOUR_OF_MINUTE[dialect],
+        utc_minute=_UTC_MINUTE[dialect],
+        where=where,
+        local=_LOCAL_TIME[dialect].format(at="to_timestamp(utc_hour * 3600)"),
+        day=_DAY_NUMBER,
+    )
+    if request.idle_hour or request.idle_date:
+        popcount = _POPCOUNT[dialect]
+        sql += _STORE_HOURS.format(
+            popcount=popcount.format(mask="mask"),
+            lowest_bit=popcount.format(mask="(mask & -mask) - 1"),
+            log2=_LOG2[dialect],
+        )
+    selects = [_cells_select(i, rows, columns) for i, (rows, columns) in enumerate(request.pairs)]
+    selects += [_days_select(i, axis) for i, axis in enumerate(request.day_rows)]
+    if request.idle_hour:
+        selects.append(
+            f"SELECT 'idle_hour', 0, store_id, {_NO_INT}, CAST(h AS BIGINT), sum(active),"
+            f" {_NO_INT}, {_NO_INT}, {_NO_INT}, {_NO_FLOAT}, {_NO_INT}, {_NO_INT}"
+            " FROM store_hours GROUP BY store_id, h"
+        )
+    if request.idle_date:
+        selects.append(
+            f"SELECT 'idle_date', 0, store_id, {_NO_INT}, d, sum(active), {_NO_INT},"
+            " CAST(min(h * 60 + first_m) AS BIGINT),"
+            f" CAST(max(h * 60 + {_LAST_MINUTE}) AS BIGINT),"
+            f" {_NO_FLOAT}, {_NO_INT}, {_NO_INT} FROM store_hours GROUP BY store_id, d"
+        )
+    if not selects:
+        raise ValueError("an empty SharedRequest asks for no query")
+    return sql + "\n" + "\nUNION ALL\n".join(selects), params
+
+
+def _row_keys(axis: Axis) -> tuple[str, str]:
+    key = _SHARED_KEYS[axis]
+    if axis in _TEXT_AXES:
+        return key, _NO_INT
+    return _NO_TEXT, f"CAST({key} AS BIGINT)"
+
+
+def _cells_select(index: int, rows: Axis, columns: Axis) -> str:
+    row_text, row_number = _row_keys(rows)
+    row, column = _SHARED_KEYS[rows], _SHARED_KEYS[columns]
+    return (
+        f"SELECT 'cells', {index}, {row_text}, {row_number}, CAST({column} AS BIGINT), sum(n),"
+        " sum(s), min(mn), max(mx), sum(cs), sum(cn), sum(low)"
+        f" FROM base GROUP BY {row}, {column}"
+    )
+
+
+def _days_select(index: int, axis: Axis) -> str:
+    row_text, row_number = _row_keys(axis)
+    return (
+        f"SELECT 'days', {index}, {row_text}, {row_number}, {_NO_INT}, count(DISTINCT d),"
+        f" {_NO_INT}, {_NO_INT}, {_NO_INT}, {_NO_FLOAT}, {_NO_INT}, {_NO_INT}"
+        f" FROM base GROUP BY {_SHARED_KEYS[axis]}"
+    )

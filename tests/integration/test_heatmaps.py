@@ -18,6 +18,7 @@ The dataset (local time America/Sao_Paulo = UTC-3; week of Monday 13/05/2024):
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -31,6 +32,7 @@ from pulso.analytics.heatmaps import (
     HeatmapError,
     HeatmapGrid,
     UnknownHeatmapError,
+    all_heatmaps,
     heatmap,
 )
 from pulso.errors import PulsoError
@@ -357,3 +359,210 @@ def test_unknown_name_lists_the_valid_ones(store: Store) -> None:
 def test_bad_arguments_are_refused(store: Store, kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(HeatmapError, match=message):
         _grid(store, "precos_baixos_por_dia", **kwargs)
+
+
+# --------------------------------------------------------------------------- all_heatmaps
+
+
+def _assert_same_grid(shared: HeatmapGrid, single: HeatmapGrid) -> None:
+    """Cell for cell; floats to 12 digits (sums of seconds may add up in another order)."""
+    name = single.spec.name
+    assert shared.spec is single.spec
+    assert (shared.rows, shared.columns) == (single.rows, single.columns), name
+    assert (shared.start, shared.end) == (single.start, single.end), name
+    assert shared.low_price_threshold == single.low_price_threshold, name
+    for row, shared_values, single_values in zip(
+        single.rows, shared.values, single.values, strict=True
+    ):
+        for column, a, b in zip(single.columns, shared_values, single_values, strict=True):
+            assert type(a) is type(b), (name, row, column, a, b)
+            if isinstance(b, float):
+                assert a == pytest.approx(b, rel=1e-12), (name, row, column)
+            else:
+                assert a == b, (name, row, column)
+
+
+def _assert_same_as_single_grids(store: Store, **kwargs: Any) -> dict[str, HeatmapGrid]:
+    grids = all_heatmaps(store, **kwargs)
+    assert list(grids) == list(HEATMAPS)
+    for name in HEATMAPS:
+        _assert_same_grid(grids[name], heatmap(store, name, **kwargs))
+    return grids
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {},
+        {"store_id": "loja-a"},
+        {"city": "Recife"},
+        {"low_price_threshold": Decimal("10.00")},
+        {"store_id": "loja-c", "city": "São Paulo", "low_price_threshold": Decimal("0")},
+        {"store_id": "loja-b", "city": "São Paulo"},  # nothing matches both
+        {"start": date(2024, 5, 12), "end": date(2024, 5, 20)},  # the neighbours too
+    ],
+)
+def test_all_heatmaps_equal_the_single_grids(store: Store, filters: dict[str, Any]) -> None:
+    kwargs: dict[str, Any] = {"start": START, "end": END, **filters}
+    grids = _assert_same_as_single_grids(store, **kwargs)
+    if "store_id" not in filters and "city" not in filters and "start" not in filters:
+        # Not vacuous: the hand-computed cells above, through the shared path.
+        assert _cells(grids["semana_count"]) == {
+            ("seg", "10"): 3,
+            ("seg", "14"): 1,
+            ("ter", "10"): 2,
+            ("dom", "23"): 1,
+        }
+        assert _cell(grids["ociosidade_por_dia"], "loja-a", "13/05") == 3.0
+
+
+def test_all_heatmaps_of_an_empty_period_are_blank(store: Store) -> None:
+    empty = date(2023, 1, 1)
+    grids = _assert_same_as_single_grids(store, start=empty, end=empty)
+    assert grids["semana_sum"].values == [[None] * 24] * 7
+    assert grids["dia_count"].rows == ["01/01"]
+    low = grids["precos_baixos_por_dia"]
+    assert (low.rows, low.values, low.low_price_threshold) == ([], [], None)
+    assert grids["ociosidade_por_hora_loja"].rows == []
+
+
+def test_all_heatmaps_computes_only_the_names_asked_for(store: Store) -> None:
+    names = [
+        "ociosidade_por_dia",
+        "semana_mean",
+        "ociosidade_por_dia",
+        "media_transacoes_por_hora_cidade",
+    ]
+    grids = all_heatmaps(store, start=START, end=END, names=names)
+    assert list(grids) == ["ociosidade_por_dia", "semana_mean", "media_transacoes_por_hora_cidade"]
+    for name, grid in grids.items():
+        _assert_same_grid(grid, heatmap(store, name, start=START, end=END))
+    one = all_heatmaps(store, start=START, end=END, names="precos_baixos_por_dia")
+    assert list(one) == ["precos_baixos_por_dia"]
+    assert one["precos_baixos_por_dia"].low_price_threshold == Decimal("6.20")
+    assert all_heatmaps(store, start=START, end=END, names=[]) == {}
+
+
+def test_all_heatmaps_refuses_what_heatmap_refuses(store: Store) -> None:
+    with pytest.raises(UnknownHeatmapError, match="semana_count"):
+        all_heatmaps(store, start=START, end=END, names=["semana_count", "semana_mode"])
+    with pytest.raises(HeatmapError, match="swap start and end"):
+        all_heatmaps(store, start=END, end=START)
+    with pytest.raises(HeatmapError, match="reais >= 0"):
+        all_heatmaps(store, start=START, end=END, low_price_threshold=Decimal("-0.01"))
+    with pytest.raises(HeatmapError, match="swap start and end"):  # even with nothing to do
+        all_heatmaps(store, start=END, end=START, names=[])
+
+
+def test_all_heatmaps_from_several_threads_at_once(store: Store) -> None:
+    # One query per call, no temporary tables: concurrent calls cannot see each other's.
+    expected = all_heatmaps(store, start=START, end=END)
+    only_a = all_heatmaps(store, start=START, end=END, store_id="loja-a")
+    results: list[bool] = []
+
+    def compute(store_id: str | None) -> None:
+        for _ in range(3):
+            grids = all_heatmaps(store, start=START, end=END, store_id=store_id)
+            results.append(grids == (only_a if store_id else expected))
+
+    threads = [threading.Thread(target=compute, args=(s,)) for s in (None, "loja-a", None)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert results == [True] * 9
+
+
+# Edge cases, by UTC time: summer time ending (local 23:00-23:59 of 17/02/2018 happens twice:
+# UTC-2, then UTC-3) and starting (local 00:00-00:59 of 04/11/2018 does not exist), a store
+# selling in two cities in the same minute, a payment without a city, one without a store,
+# one without a paid amount and one without a confirmation time.
+# id, store, city, UTC time, paid cents, confirmation seconds
+EDGE_ROWS: list[tuple[str, str | None, str | None, datetime, int | None, float | None]] = [
+    ("e1", "loja-x", "Recife", datetime(2018, 2, 18, 1, 10, 20), 1000, 2.5),  # 23:10 UTC-2
+    ("e2", "loja-x", "Recife", datetime(2018, 2, 18, 2, 10, 40), 1200, 3.25),  # 23:10 UTC-3
+    ("e3", "loja-x", "Recife", datetime(2018, 2, 18, 2, 45), 800, None),  # 23:45 UTC-3
+    ("e4", "loja-x", "Recife", datetime(2018, 2, 17, 12, 0, 5), 500, 1.0),  # 10:00
+    ("e5", "loja-x", "Olinda", datetime(2018, 2, 17, 12, 0, 30), 700, 2.0),  # 10:00, elsewhere
+    ("e6", "loja-y", None, datetime(2018, 2, 17, 15, 59, 59, 999999), 999, 4.0),
+    ("e7", None, "Recife", datetime(2018, 2, 17, 16, 0), 300, 1.5),
+    ("e8", "loja-y", "Olinda", datetime(2018, 2, 17, 17, 0), None, 2.0),
+    ("e9", "loja-x", "Recife", datetime(2018, 11, 4, 2, 59), 650, 1.0),  # 03/11 23:59
+    ("e10", "loja-x", "Recife", datetime(2018, 11, 4, 3, 30), 650, 1.0),  # 04/11 01:30 UTC-2
+    ("e11", "loja-z", "São Paulo", datetime(2018, 11, 4, 4, 0), 2500, 9.75),
+    ("e12", "loja-x", "Recife", datetime(2018, 11, 4, 4, 0, 59), 1550, 0.5),
+]
+
+
+def _edge_batch() -> ColumnBatch:
+    batch: ColumnBatch = {name: [] for name in PAYMENTS.column_names}
+    for charge_id, store_id, city, utc, cents, seconds in EDGE_ROWS:
+        created_at = utc.replace(tzinfo=UTC)
+        row: dict[str, Any] = dict.fromkeys(PAYMENTS.column_names)
+        row.update(
+            charge_id=charge_id,
+            store_id=store_id,
+            city=city,
+            amount_cents=cents or 100,
+            paid_cents=cents,
+            status="confirmed",
+            status_rank=3,
+            created_at=created_at,
+            confirmed_at=created_at + timedelta(seconds=seconds or 1),
+            confirmation_seconds=seconds,
+            updated_at=created_at,
+        )
+        for name, value in row.items():
+            batch[name].append(value)
+    return batch
+
+
+@pytest.fixture(params=BACKENDS)
+def edge_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    opened: Store
+    if request.param == "duckdb":
+        opened = DuckDBStore(tmp_path / "edge" / "pulso.duckdb")
+    else:
+        opened = PostgresStore(request.getfixturevalue("postgres_url"))
+    opened.migrate()
+    with opened.transaction() as tx:
+        tx.upsert(PAYMENTS, _edge_batch())
+    yield opened
+    opened.close()
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "filters"),
+    [
+        (date(2018, 2, 16), date(2018, 2, 18), {}),
+        (date(2018, 11, 3), date(2018, 11, 5), {}),
+        (date(2018, 2, 16), date(2018, 11, 5), {}),
+        (date(2018, 2, 16), date(2018, 11, 5), {"store_id": "loja-x"}),
+        (date(2018, 2, 16), date(2018, 11, 5), {"city": "Recife"}),
+        # Only e8, whose amount is unknown: no default threshold, low-price cells of 0.
+        (date(2018, 2, 17), date(2018, 2, 17), {"store_id": "loja-y", "city": "Olinda"}),
+        (date(2018, 11, 4), date(2018, 11, 4), {"store_id": "loja-z"}),  # one amount
+    ],
+)
+def test_all_heatmaps_equal_the_single_grids_on_edge_cases(
+    edge_store: Store, start: date, end: date, filters: dict[str, Any]
+) -> None:
+    _assert_same_as_single_grids(edge_store, start=start, end=end, **filters)
+
+
+def test_the_hour_repeated_when_summer_time_ended_is_one_wall_clock_hour(
+    edge_store: Store,
+) -> None:
+    grids = all_heatmaps(edge_store, start=date(2018, 2, 17), end=date(2018, 2, 17))
+    # loja-x on 17/02: minutes 10:00 (two cities), 23:10 (twice: UTC-2 and UTC-3) and 23:45;
+    # open 10:00..23:45 = 826 minutes, 3 of them active.
+    assert _cell(grids["ociosidade_por_dia"], "loja-x", "17/02") == 823.0
+    per_hour = grids["ociosidade_por_hora_loja"]
+    assert _cell(per_hour, "loja-x", "23") == 58.0
+    assert _cell(per_hour, "loja-x", "10") == 59.0
+    assert _cell(grids["dia_count"], "17/02", "23") == 3
+    assert _cell(grids["semana_count"], "sáb", "23") == 3
+    assert _cells(grids["loja_count"]) == {("loja-x", "sáb"): 5, ("loja-y", "sáb"): 2}
+    assert grids["cidade_count"].rows == ["Olinda", "Recife"]  # no row for the missing city
+    assert _cell(grids["loja_sum"], "loja-y", "sáb") == Decimal("9.99")  # e8 paid nothing known
+    assert _cell(grids["tempo_medio_por_dia"], "loja-x", "17/02") == pytest.approx(8.75 / 4)

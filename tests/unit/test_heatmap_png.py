@@ -200,3 +200,100 @@ def test_importing_the_module_does_not_load_matplotlib() -> None:
         "assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _cell_box(grid: HeatmapGrid, png: bytes, i: int, j: int) -> tuple[int, int, int, int]:
+    """Pixel box (left, top, right, bottom) of cell (i, j) as the renderer lays it out, less
+    the white gaps between cells."""
+    _, height = _size(png)
+    box = module._grid_box(grid, module._layout(grid), module.DEFAULT_DPI, height)
+    xs, ys = box.xs, box.ys
+    return int(xs[j]) + 2, int(ys[i]) + 2, int(xs[j + 1]) - 2, int(ys[i + 1]) - 2
+
+
+def _near(pixels: np.ndarray, hex_colour: str, tolerance: int = 40) -> np.ndarray:
+    rgb = np.array([int(hex_colour[k : k + 2], 16) for k in (1, 3, 5)])
+    return np.all(np.abs(pixels - rgb) <= tolerance, axis=2)  # type: ignore[no-any-return]
+
+
+def test_values_are_written_in_their_cells_in_a_contrasting_colour() -> None:
+    grid = _grid(HEATMAPS["semana_sum"], [[Decimal("1.00"), Decimal("1234.56")]])
+    png = render_heatmap_png(grid)
+    pixels = _pixels(png)
+    pale = _cell_box(grid, png, 0, 0)
+    dark = _cell_box(grid, png, 0, 1)
+    pale_cell = pixels[pale[1] : pale[3], pale[0] : pale[2]]
+    dark_cell = pixels[dark[1] : dark[3], dark[0] : dark[2]]
+    # Dark text on the pale cell, white text on the darkest one; a few dozen pixels each.
+    assert _near(pale_cell, "#111827").sum() > 30
+    assert _near(dark_cell, "#ffffff", 10).sum() > 30
+    assert _mask(dark_cell, colormaps[COLORMAP](1.0)).mean() > 0.5  # mostly the cell's colour
+
+
+def test_a_blank_cell_has_no_text() -> None:
+    grid = _grid(HEATMAPS["semana_count"], [[None, 7]])
+    png = render_heatmap_png(grid)
+    left, top, right, bottom = _cell_box(grid, png, 0, 0)
+    blank = _pixels(png)[top:bottom, left:right]
+    assert _mask(blank, BLANK_CELL_RGB).mean() > 0.98  # grey edge to edge
+
+
+def test_row_and_column_labels_sit_beside_the_grid() -> None:
+    grid = _grid(HEATMAPS["loja_count"], [[1, 2], [3, 4]])
+    png = render_heatmap_png(grid)
+    pixels = _pixels(png)
+    left, top, _, _ = _cell_box(grid, png, 0, 0)
+    _, _, right, bottom = _cell_box(grid, png, 1, 1)
+    beside = pixels[top:bottom, max(0, left - 60) : left]
+    below = pixels[bottom : bottom + 25, left:right]
+    assert _near(beside, "#000000", 60).sum() > 20  # "r0", "r1"
+    assert _near(below, "#000000", 60).sum() > 20  # "c0", "c1"
+
+
+def test_many_dates_turn_the_column_labels_upright() -> None:
+    spec = HEATMAPS["volume_transacoes_por_dia"]
+    values: list[list[Value]] = [[j % 5 or None for j in range(60)] for _ in range(3)]
+    columns = [f"{d:02d}/{m:02d}" for m in (10, 11) for d in range(1, 31)]
+    grid = HeatmapGrid(spec, ["a", "b", "c"], columns, values, START, END)
+    layout = module._layout(grid)
+    assert layout.x_labels_rotated
+    png = render_heatmap_png(grid)
+    _, _, _, bottom = _cell_box(grid, png, 2, 0)
+    # Upright labels reach further down than one line of text would.
+    band = _pixels(png)[bottom + 30 : bottom + 45]
+    assert _near(band, "#000000", 60).sum() > 50
+
+
+def test_no_payments_says_so_inside_the_blank_grid() -> None:
+    grid = _grid(HEATMAPS["pagamentos_por_dia"], [])
+    png = render_heatmap_png(grid)
+    left, top, right, bottom = _cell_box(grid, png, 0, 0)
+    inside = _pixels(png)[top:bottom, left:right]
+    assert right - left > 200  # wide enough for the sentence
+    assert _near(inside, "#4b5563", 30).sum() > 100
+
+
+def test_many_pictures_in_threads_are_the_same_bytes_in_order() -> None:
+    grids = [
+        _grid(HEATMAPS[name], [[1, None, 3], [4, 5, 6]], low_price_threshold=Decimal("2"))
+        for name in ("semana_count", "precos_baixos_por_dia", "loja_max", "ociosidade_por_dia")
+    ]
+    serial = [render_heatmap_png(g, filter_text="loja x") for g in grids]
+    assert module.render_heatmap_pngs(grids, filter_text="loja x", workers=1) == serial
+    assert module.render_heatmap_pngs(grids, filter_text="loja x", workers=2) == serial
+    assert module.render_heatmap_pngs(grids, filter_text="loja x", workers=8) == serial
+    assert module.render_heatmap_pngs(grids, filter_text="loja x") == serial
+    assert module.render_heatmap_pngs([], workers=2) == []
+
+
+@pytest.mark.parametrize("workers", [0, -1])
+def test_no_workers_is_refused(workers: int) -> None:
+    grid = _grid(HEATMAPS["semana_count"], [[1]])
+    with pytest.raises(ReportError, match="use 1 or more"):
+        module.render_heatmap_pngs([grid], workers=workers)
+
+
+def test_writing_many_pictures_uses_the_same_drawing(tmp_path: Path) -> None:
+    grids = [_grid(HEATMAPS[name], [[1, 2]]) for name in ("semana_count", "dia_count")]
+    paths = write_heatmap_pngs(grids, tmp_path, workers=1)
+    assert [p.read_bytes() for p in paths] == [render_heatmap_png(g) for g in grids]
