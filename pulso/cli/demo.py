@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -29,6 +30,11 @@ def demo(
         max=1.0,
         help="Malformed records mixed in per good event (each must end in the dead-letter).",
     ),
+    report: bool = typer.Option(
+        True,
+        "--report/--no-report",
+        help="Also write the week's report: 34 heatmap PNGs, the HTML page and the PDF.",
+    ),
     serve: bool = typer.Option(
         False, "--serve", help="Then start the API with the pipeline on the demo's data."
     ),
@@ -37,9 +43,10 @@ def demo(
     """The main job: a week of PIX payments through the pipeline.
 
     Generates a realistic week for 20 stores in 8 cities (with some malformed events), streams
-    it through bus → pipeline → store with a progress bar, and prints the summary. Everything
-    lives under PULSO_DATA_DIR/demo (wiped at start): the bus log and the DuckDB file. No server
-    is needed.
+    it through bus → pipeline → store with a progress bar, prints the summary, and writes the
+    week's payment report (heatmaps, HTML page, PDF). Everything lives under
+    PULSO_DATA_DIR/demo (wiped at start): the bus log, the DuckDB file and the report folder.
+    No server is needed.
     """
     base = load_settings_or_exit()
     settings = _demo_settings(base)
@@ -63,6 +70,9 @@ def demo(
         summary, stored, dead = _summarise(settings)
     _print_summary(settings, summary, dead, time.perf_counter() - started)
     _check_exact(produced, stored, dead)
+    if report:
+        with user_errors():
+            _write_report(settings, config.start, config.start + timedelta(days=days - 1))
     if serve:
         _serve(settings, port)
 
@@ -207,6 +217,35 @@ def _print_summary(
 
 def _seconds(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f} s"
+
+
+def _write_report(settings: Settings, start: date, end: date) -> None:
+    from pulso.reports.payments_report import build_payments_report
+    from pulso.store import open_store
+
+    started = time.perf_counter()
+    store = open_store(settings)
+    try:
+        with console.status("report") as status:
+            report = build_payments_report(
+                store,
+                settings,
+                start=start,
+                end=end,
+                folder=settings.data_dir / "relatorio",
+                step=lambda name: status.update(f"report: {name}"),
+            )
+    finally:
+        store.close()
+    console.print(
+        f"report for {report.period_text} in {time.perf_counter() - started:.1f} s: "
+        f"{report.folder}",
+        soft_wrap=True,
+    )
+    console.print(f"  PDF:  {report.pdf}", soft_wrap=True)
+    console.print(f"  HTML: {report.html}", soft_wrap=True)
+    console.print(f"  PNG:  {len(report.pictures)} mapa_calor_*.png", soft_wrap=True)
+    console.print(f"  reading: {report.reading_file}", soft_wrap=True)
 
 
 def _check_exact(produced: Any, stored: int, dead: dict[str, int]) -> None:

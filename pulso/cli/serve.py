@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from pulso.bus.protocol import Bus
     from pulso.config import Settings
     from pulso.pix.stores import StoreRegistry
+    from pulso.reports.schedule import ReportScheduler
     from pulso.store.protocol import Store
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,14 @@ def serve(
     access_log: Annotated[
         bool, typer.Option(help="Log every request (uvicorn's access log).")
     ] = False,
+    reports: Annotated[
+        bool,
+        typer.Option(
+            "--reports/--no-reports",
+            help="Send the daily report at PULSO_REPORT_DAILY_AT and the weekly one on "
+            "PULSO_REPORT_WEEKLY_DAY to the configured channels.",
+        ),
+    ] = True,
 ) -> None:
     """Serve the PIX API (OpenAPI docs at /docs) with the pipeline, until Ctrl-C.
 
@@ -81,6 +90,7 @@ def serve(
             stores_csv=stores,
             demo_stores=demo_stores,
             access_log=access_log,
+            reports=reports,
         )
 
 
@@ -95,8 +105,10 @@ def run_api(
     stores_csv: Path | None = None,
     demo_stores: int = 20,
     access_log: bool = False,
+    reports: bool = False,
 ) -> None:
-    """Serve the API (and the pipeline, on a thread) over ``settings`` until Ctrl-C."""
+    """Serve the API (and the pipeline and the report scheduler, on threads) over
+    ``settings`` until Ctrl-C."""
     import uvicorn
 
     from pulso.api import create_app
@@ -109,6 +121,7 @@ def run_api(
     bus = open_bus(settings)
     psp = open_psp(settings)
     worker: _PipelineThread | None = None
+    scheduler: ReportScheduler | None = None
     try:
         registry = StoreRegistry(store)
         _register_stores(registry, stores_csv, demo_stores)
@@ -125,6 +138,8 @@ def run_api(
         )
         if worker is not None:
             worker.start()
+        if reports:
+            scheduler = _start_report_scheduler(settings, store)
         console.print(
             f"pulso API on http://{host}:{port} (docs: /docs; PSP {psp.name}, store "
             f"{store.dialect}, bus {settings.bus.kind}, pipeline {'on' if pipeline else 'off'})"
@@ -134,11 +149,26 @@ def run_api(
         )
         uvicorn.Server(config).run()
     finally:
+        if scheduler is not None:
+            scheduler.stop()
         if worker is not None:
             worker.stop()
         psp.close()
         bus.close()
         store.close()
+
+
+def _start_report_scheduler(settings: Settings, store: Store) -> ReportScheduler:
+    from pulso.notify import configured_channels
+    from pulso.reports.schedule import ReportSchedule, ReportScheduler
+    from pulso.reports.send import scheduled_report_job
+
+    schedule = ReportSchedule.from_settings(settings)
+    scheduler = ReportScheduler(schedule, scheduled_report_job(store, settings))
+    scheduler.start()
+    channels = ", ".join(configured_channels(settings)) or "no channel configured: files only"
+    console.print(f"reports: {schedule.describe()} ({channels})")
+    return scheduler
 
 
 def with_public_url(settings: Settings, host: str, port: int) -> Settings:

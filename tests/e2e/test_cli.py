@@ -121,3 +121,17 @@ def test_demo_runs_and_its_counts_are_exact(tmp_path: Path) -> None:
     assert "exact:" in result.stdout and "ticket médio" in result.stdout
     assert "R$" in result.stdout
     assert (tmp_path / "data" / "demo" / "pulso.duckdb").exists()
+    folder = tmp_path / "data" / "demo" / "relatorio"
+    assert "report for " in result.stdout and str(folder) in result.stdout
+    assert len(list(folder.glob("mapa_calor_*.png"))) == 34
+    assert (folder / "relatorio_mapas_calor.html").stat().st_size > 0
+    assert (folder / "relatorio_pagamentos.pdf").read_bytes().startswith(b"%PDF-")
+
+
+def test_demo_without_report_writes_none(tmp_path: Path) -> None:
+    result = pulso(
+        "demo", "--days", "1", "--stores", "2", "--cities", "1", "--no-report", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert "report for" not in result.stdout
+    assert not (tmp_path / "data" / "demo" / "relatorio").exists()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import html
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -11,30 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from pulso.analytics.heatmaps import HEATMAPS, heatmap
-from pulso.bus import open_bus
 from pulso.cli import app
-from pulso.config import load_settings
-from pulso.domain.events import Topic
-from pulso.pipeline.factory import build_runner
-from pulso.sources.payments_generator import PaymentsConfig, generate_payment_records
 from pulso.store import open_store
 
-START = date(2026, 11, 16)
-
-
-@pytest.fixture
-def filled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("PULSO_DATA_DIR", str(tmp_path / "data"))
-    settings = load_settings()
-    bus, store = open_bus(settings), open_store(settings)
-    config = PaymentsConfig(start=START, days=2, n_stores=4, n_cities=2, seed=7)
-    bus.publish(Topic.PAYMENTS, list(generate_payment_records(config)))
-    runner = build_runner(settings, bus, store)
-    runner.run(stop=lambda _: True)
-    runner.close()
-    bus.close()
-    store.close()
-    return settings
+START = date(2026, 11, 16)  # the first day of the `filled` fixture (conftest.py)
 
 
 def test_csv_grids_equal_the_engine(filled: Any, tmp_path: Path) -> None:
@@ -81,3 +63,47 @@ def test_png_pictures_carry_the_seed_names(filled: Any, tmp_path: Path) -> None:
     names = sorted(p.name for p in out.glob("*.png"))
     assert names == sorted(spec.file_name for spec in HEATMAPS.values())
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in out.glob("*.png"))
+
+
+def _table_html(page: str, table_id: str) -> str:
+    start = page.index(f'<table class="hm" id="{table_id}"')
+    return page[start : page.index("</table>", start)]
+
+
+def _cell_texts(page: str, table_id: str) -> list[list[str]]:
+    body = _table_html(page, table_id).split("<tbody>")[1]
+    return [re.findall(r"<td [^>]*>([^<]*)</td>", row) for row in body.split("</tr>")[:-1]]
+
+
+def test_html_page_shows_every_heatmap_with_the_engine_numbers(filled: Any, tmp_path: Path) -> None:
+    out = tmp_path / "html"
+    args = ["report", "heatmaps", "--from", "16/11/2026", "--to", "2026-11-17"]
+    result = CliRunner().invoke(app, [*args, "--out", str(out), "--format", "csv,html"])
+    assert result.exit_code == 0, result.output
+    assert "wrote 35 files" in result.output
+    page = (out / "relatorio_mapas_calor.html").read_text(encoding="utf-8")
+    assert re.findall(r'<table class="hm" id="([^"]+)"', page) == list(HEATMAPS)
+    assert "Período: 16/11/2026 a 17/11/2026" in page
+    store = open_store(filled)
+    grid = heatmap(store, "volume_transacoes_por_dia", start=START, end=date(2026, 11, 17))
+    store.close()
+    expected = [
+        ["sem dados" if v is None else f"{v:,}".replace(",", ".") for v in row]
+        for row in grid.values
+    ]
+    assert expected and _cell_texts(page, "volume_transacoes_por_dia") == expected
+
+
+def test_html_page_names_the_city_filter(filled: Any, tmp_path: Path) -> None:
+    store = open_store(filled)
+    city = heatmap(store, "cidade_count", start=START, end=START).rows[0]
+    store.close()
+    out = tmp_path / "cidade"
+    args = ["report", "heatmaps", "--from", "2026-11-16", "--to", "2026-11-16", "--city", city]
+    result = CliRunner().invoke(app, [*args, "--out", str(out), "--format", "html"])
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in out.iterdir()] == ["relatorio_mapas_calor.html"]
+    page = (out / "relatorio_mapas_calor.html").read_text(encoding="utf-8")
+    assert f"cidade {html.escape(city)}" in page
+    cities = re.findall(r'<th scope="row">([^<]*)</th>', _table_html(page, "cidade_count"))
+    assert [html.unescape(c) for c in cities] == [city]
