@@ -36,14 +36,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Final
-from zoneinfo import ZoneInfo
 
 from pulso.analytics.heatmap_defs import HEATMAPS, WEEKDAY_LABELS, Axis, HeatmapSpec
 from pulso.analytics.heatmap_sql import (
-    LOCAL_ZONE,
     Filters,
     SharedRequest,
     grid_sql,
@@ -52,6 +50,7 @@ from pulso.analytics.heatmap_sql import (
     shared_grids_sql,
 )
 from pulso.domain.money import CENT, from_cents
+from pulso.domain.timefmt import local_midnight
 from pulso.errors import PulsoError
 from pulso.store.protocol import Store
 
@@ -67,7 +66,6 @@ __all__ = [
 ]
 
 DEFAULT_LOW_PRICE_QUANTILE: Final = 0.10
-_ZONE: Final = ZoneInfo(LOCAL_ZONE)
 _THRESHOLD_PLACES: Final = Decimal("0.0001")
 """The default threshold (centavos) is rounded so both engines' floating percentiles agree."""
 
@@ -176,7 +174,7 @@ def _specs(names: Iterable[str] | None) -> list[HeatmapSpec]:
 
 
 def _filters(start: date, end: date, store_id: str | None, city: str | None) -> Filters:
-    return Filters(_local_midnight(start), _local_midnight(end + timedelta(days=1)), store_id, city)
+    return Filters(local_midnight(start), local_midnight(end + timedelta(days=1)), store_id, city)
 
 
 def _grid(
@@ -312,10 +310,6 @@ def _check_arguments(start: date, end: date, low_price_threshold: Decimal | None
         raise HeatmapError(
             f"low_price_threshold {low_price_threshold} is not an amount: give reais >= 0"
         )
-
-
-def _local_midnight(day: date) -> datetime:
-    return datetime.combine(day, time(), _ZONE).astimezone(UTC)
 
 
 def _threshold_cents(store: Store, filters: Filters, threshold: Decimal | None) -> Decimal | None:

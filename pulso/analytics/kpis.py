@@ -9,13 +9,13 @@ Only **confirmed** payments count as transactions; ``failed`` and ``expired`` ar
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Final
-from zoneinfo import ZoneInfo
 
-from pulso.analytics.heatmap_sql import LOCAL_ZONE, Filters, base_cte, hourly_cte
+from pulso.analytics.heatmap_sql import Filters, base_cte, hourly_cte
 from pulso.domain.money import CENT, from_cents
+from pulso.domain.timefmt import local_midnight
 from pulso.errors import PulsoError
 from pulso.store.protocol import Store
 
@@ -115,7 +115,6 @@ class KpiError(PulsoError):
     """KPIs were asked for with arguments that cannot produce them."""
 
 
-_ZONE: Final = ZoneInfo(LOCAL_ZONE)
 _PART_MINUTES: Final = tuple((last - first) * 60 for _, first, last in DAY_PARTS)
 _KEY_COLUMNS: Final = ("store_id", "city", "d", "h", "p")
 _GROUPING_SETS: Final[dict[str, tuple[str, ...]]] = {
@@ -211,7 +210,7 @@ def period_kpis(
     if start > end:
         raise KpiError(f"period starts {start} after it ends {end}: swap start and end")
     filters = Filters(
-        _local_midnight(start), _local_midnight(end + timedelta(days=1)), store_id, city
+        local_midnight(start), local_midnight(end + timedelta(days=1)), store_id, city
     )
     tables = _query_tables(store, filters)
     overall, by_city = _query_confirmation(store, filters)
@@ -263,10 +262,6 @@ class _Cell:
 
 
 _Tables = dict[str, dict[tuple[Any, ...], _Cell]]
-
-
-def _local_midnight(day: date) -> datetime:
-    return datetime.combine(day, time(), _ZONE).astimezone(UTC)
 
 
 def _dates(start: date, end: date) -> list[date]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 DISPLAY_ZONE = ZoneInfo("America/Sao_Paulo")
@@ -16,3 +16,8 @@ def format_local(
         return "—"
     local = at.astimezone(zone)
     return local.strftime("%d/%m/%Y %H:%M" if with_time else "%d/%m/%Y")
+
+
+def local_midnight(day: date, zone: ZoneInfo = DISPLAY_ZONE) -> datetime:
+    """The UTC instant local ``day`` starts in ``zone``: the bound of a period of local days."""
+    return datetime.combine(day, time(), zone).astimezone(UTC)
