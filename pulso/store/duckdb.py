@@ -29,14 +29,16 @@ import pyarrow as pa
 
 from pulso.closing import Closing
 from pulso.errors import StoreError, StoreUnavailableError
-from pulso.store.protocol import Dialect, StoreTx
+from pulso.store.protocol import ArrowRows, Dialect, DuplicateKeyError, StoreTx, arrow_columns
 from pulso.store.schema import apply_migrations
 from pulso.store.sql import (
     CheckpointMethods,
     batch_columns,
     check_not_nested,
+    column_list,
     insert_new_sql,
     json_text,
+    quote,
     to_qmark,
     upsert_sql,
 )
@@ -151,6 +153,25 @@ class _DuckDBTx(CheckpointMethods):
         # DuckDB answers an INSERT with the number of rows it inserted, conflicts excluded.
         return int(result[0][0])
 
+    def insert_new_arrow(self, table: Table, rows: ArrowRows) -> int:
+        columns = arrow_columns(table, rows.schema)
+        sql = insert_new_sql(table, columns, _STAGED)
+        return int(self._run_staged(table, cast_arrow(table, columns, rows), sql)[0][0])
+
+    def append_arrow(self, table: Table, rows: ArrowRows) -> int:
+        # One INSERT for a whole stream: DuckDB then writes row groups to the file as they
+        # fill, where an INSERT per batch would hold the transaction's rows in memory.
+        columns = arrow_columns(table, rows.schema)
+        names = column_list(columns)
+        sql = f"INSERT INTO {quote(table.name)} ({names}) SELECT {names} FROM {_STAGED}"
+        try:
+            return int(self._run_staged(table, cast_arrow(table, columns, rows), sql)[0][0])
+        except StoreError as e:
+            cause = e.__cause__
+            if isinstance(cause, duckdb.ConstraintException) and _is_duplicate_key(cause):
+                raise DuplicateKeyError(f"{table.name}: {_first_line(cause)}") from e
+            raise
+
     def upsert(self, table: Table, rows: ColumnBatch) -> None:
         columns, count = batch_columns(table, rows)
         if count:
@@ -166,7 +187,9 @@ class _DuckDBTx(CheckpointMethods):
     def _bulk(
         self, table: Table, columns: tuple[str, ...], rows: ColumnBatch, sql: str
     ) -> list[tuple[Any, ...]]:
-        staged = to_arrow(table, columns, rows)
+        return self._run_staged(table, to_arrow(table, columns, rows), sql)
+
+    def _run_staged(self, table: Table, staged: ArrowRows, sql: str) -> list[tuple[Any, ...]]:
         self._cursor.register(_STAGED, staged)
         try:
             return _run(self._cursor, sql, action=f"write {table.name}").fetchall()
@@ -185,6 +208,45 @@ def to_arrow(table: Table, columns: tuple[str, ...], rows: ColumnBatch) -> pa.Ta
     """The batch as an Arrow table typed like the target table's columns."""
     arrays = [_arrow_array(table, table.column(name), rows[name]) for name in columns]
     return pa.Table.from_arrays(arrays, names=list(columns))
+
+
+def cast_arrow(table: Table, columns: tuple[str, ...], rows: ArrowRows) -> ArrowRows:
+    """Arrow data cast to the target's column types (free where they match already), so a
+    value DuckDB cannot store fails with its column's name; a stream is cast as it is read."""
+    schema = pa.schema([pa.field(name, _arrow_type(table.column(name))) for name in columns])
+    if isinstance(rows, pa.RecordBatchReader):
+        if rows.schema.equals(schema):
+            return rows
+        return pa.RecordBatchReader.from_batches(schema, _cast_batches(table, rows, schema))
+    return _cast(table, rows, schema)
+
+
+def _cast_batches(
+    table: Table, rows: pa.RecordBatchReader, schema: pa.Schema
+) -> Iterator[pa.RecordBatch]:
+    for batch in rows:
+        yield _cast(table, batch, schema)
+
+
+def _cast(table: Table, rows: Any, schema: pa.Schema) -> Any:
+    try:
+        return rows.select(schema.names).cast(schema)
+    except (pa.ArrowException, ValueError) as e:
+        raise StoreError(f"{table.name} has a value it cannot store: {_first_line(e)}") from e
+
+
+def _is_duplicate_key(error: duckdb.Error) -> bool:
+    return "duplicate key" in str(error).lower()
+
+
+def _arrow_type(column: Column) -> pa.DataType:
+    if column.type == "timestamptz":
+        return _TIMESTAMP
+    if column.type == "uuid":
+        return pa.uuid()
+    if column.type == "json":
+        return pa.string()
+    return _ARROW_TYPES[column.type]
 
 
 def _arrow_array(table: Table, column: Column, values: list[Any]) -> pa.Array:

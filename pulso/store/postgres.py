@@ -30,7 +30,7 @@ from psycopg.types.json import set_json_dumps
 from pulso.closing import Closing
 from pulso.config import redact_url
 from pulso.errors import ConfigError, StoreError, StoreUnavailableError
-from pulso.store.protocol import Dialect, DuplicateKeyError, StoreTx, arrow_columns
+from pulso.store.protocol import ArrowRows, Dialect, DuplicateKeyError, StoreTx, arrow_columns
 from pulso.store.schema import apply_migrations
 from pulso.store.sql import (
     CheckpointMethods,
@@ -179,29 +179,25 @@ class _PostgresTx(CheckpointMethods):
             return 0
         return self._bulk(table, columns, rows, insert_new_sql)
 
-    def insert_new_arrow(self, table: Table, rows: pa.Table) -> int:
+    def insert_new_arrow(self, table: Table, rows: ArrowRows) -> int:
         """CSV COPY into a staging table, merged with ``ON CONFLICT DO NOTHING``."""
-        columns, count = arrow_columns(table, rows)
-        if count == 0:
-            return 0
+        columns = arrow_columns(table, rows.schema)
         if not _csv_ready(table, columns):
-            return self.insert_new(table, rows.select(list(columns)).to_pydict())
+            return self.insert_new(table, _python_columns(rows, columns))
         stage = quote(f"_pulso_stage_{next(self._stages)}")
         like = f"CREATE TEMP TABLE {stage} (LIKE {quote(table.name)}) ON COMMIT DROP"
         self._run(like, (), f"stage rows for {table.name}")
-        self._copy_csv(table, stage, columns, _csv_payload(table, rows.select(list(columns))))
+        self._copy_csv(table, stage, columns, rows)
         return self._run(insert_new_sql(table, columns, stage), (), f"write {table.name}").rowcount
 
-    def append_arrow(self, table: Table, rows: pa.Table) -> None:
-        """CSV COPY straight into the table: the bulk path at its fastest."""
-        columns, count = arrow_columns(table, rows)
-        if count == 0:
-            return
-        selected = rows.select(list(columns))
+    def append_arrow(self, table: Table, rows: ArrowRows) -> int:
+        """One CSV COPY straight into the table, batch after batch as they come."""
+        columns = arrow_columns(table, rows.schema)
         if not _csv_ready(table, columns):
-            self._bulk(table, columns, selected.to_pydict(), _append_sql)
-            return
-        self._copy_csv(table, quote(table.name), columns, _csv_payload(table, selected))
+            batch = _python_columns(rows, columns)
+            self._bulk(table, columns, batch, _append_sql)
+            return len(batch[columns[0]])
+        return self._copy_csv(table, quote(table.name), columns, rows)
 
     def upsert(self, table: Table, rows: ColumnBatch) -> None:
         columns, count = batch_columns(table, rows)
@@ -239,12 +235,15 @@ class _PostgresTx(CheckpointMethods):
             raise StoreError(f"{table.name} has a value PostgreSQL cannot store: {e}") from e
 
     def _copy_csv(
-        self, table: Table, target: str, columns: tuple[str, ...], payload: bytes
-    ) -> None:
+        self, table: Table, target: str, columns: tuple[str, ...], rows: ArrowRows
+    ) -> int:
         sql = f"COPY {target} ({column_list(columns)}) FROM STDIN (FORMAT csv)"
         try:
-            with self._conn.cursor() as cursor, cursor.copy(sql) as copy:
-                copy.write(payload)
+            with self._conn.cursor() as cursor:
+                with cursor.copy(sql) as copy:
+                    for batch in _batches(rows):
+                        copy.write(_csv_payload(table, batch.select(list(columns))))
+                return cursor.rowcount
         except psycopg.Error as e:
             raise _store_error(e, self._conn, f"copy rows into {table.name}", self._url) from e
 
@@ -266,11 +265,24 @@ def _append_sql(table: Table, columns: tuple[str, ...], source: str) -> str:
     return f"INSERT INTO {quote(table.name)} ({names}) SELECT {names} FROM {source}"
 
 
+def _batches(rows: ArrowRows) -> Iterator[pa.RecordBatch]:
+    if isinstance(rows, pa.RecordBatchReader):
+        yield from rows
+    else:
+        yield from rows.to_batches()
+
+
+def _python_columns(rows: ArrowRows, columns: tuple[str, ...]) -> ColumnBatch:
+    data = rows.read_all() if isinstance(rows, pa.RecordBatchReader) else rows
+    batch: ColumnBatch = data.select(list(columns)).to_pydict()
+    return batch
+
+
 def _csv_ready(table: Table, columns: tuple[str, ...]) -> bool:
     return all(table.column(name).type in _CSV_TYPES for name in columns)
 
 
-def _csv_payload(table: Table, rows: pa.Table) -> bytes:
+def _csv_payload(table: Table, rows: pa.RecordBatch) -> bytes:
     """The rows as CSV (no header; NULL unquoted-empty, empty text quoted) for COPY."""
     sink = pa.BufferOutputStream()
     try:
@@ -280,7 +292,7 @@ def _csv_payload(table: Table, rows: pa.Table) -> bytes:
     return bytes(sink.getvalue())
 
 
-def _utc_text_times(rows: pa.Table) -> pa.Table:
+def _utc_text_times(rows: pa.RecordBatch) -> pa.RecordBatch:
     """Zoned timestamps as UTC text with an explicit ``+00``: Arrow writes a zoned timestamp
     30x slower than a naive one (it looks the zone up per value)."""
     for i, column in enumerate(rows.columns):

@@ -124,9 +124,14 @@ def _pix_charges_and_stores(dialect: Dialect) -> list[str]:
     return [s for table in _VERSION_2_TABLES for s in table_statements(table, dialect)]
 
 
+def _etl_runs(dialect: Dialect) -> list[str]:
+    return table_statements(tables.ETL_RUNS, dialect)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _initial_schema),
     Migration(2, "pix charges and stores", _pix_charges_and_stores),
+    Migration(3, "etl runs", _etl_runs),
 ]
 
 

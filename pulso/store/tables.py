@@ -292,3 +292,35 @@ STORES = Table(
 )
 
 TABLES = (*TABLES, PIX_CHARGES, STORES)
+
+# --- version 3: the sales ETL's record of every file it was asked to load -----------------
+#
+# One row per run of ``pulso etl run`` / ``etl consume``, whatever its outcome: ``loaded``
+# (its rows and this record committed together), ``already_loaded`` (the same bytes were
+# loaded before: nothing written but this record) or ``failed`` (nothing written but this
+# record, with the error). ``checksum`` is the sha256 of the file's bytes; a ``loaded`` run
+# with the same checksum is what makes a file load once.
+
+ETL_RUNS = Table(
+    "etl_runs",
+    (
+        _c("run_id", "text", nullable=False),
+        _c("source", "text", "first", nullable=False),
+        _c("checksum", "text", "first"),
+        _c("size_bytes", "bigint", "first"),
+        _c("status", "text", "replace", nullable=False),
+        _c("rows_read", "bigint", "replace", nullable=False),
+        _c("rows_loaded", "bigint", "replace", nullable=False),
+        _c("rows_rejected", "bigint", "replace", nullable=False),
+        _c("rows_duplicate", "bigint", "replace", nullable=False),
+        _c("rejects_url", "text", "replace"),
+        _c("error", "text", "replace"),
+        _c("started_at", "timestamptz", "first", nullable=False),
+        _c("finished_at", "timestamptz", "replace", nullable=False),
+        _c("duration_ms", "bigint", "replace", nullable=False),
+    ),
+    key=("run_id",),
+    indexes=(("checksum",), ("started_at",)),
+)
+
+TABLES = (*TABLES, ETL_RUNS)

@@ -35,6 +35,7 @@ from pulso.store.tables import (
     ALERTS,
     CHECKPOINTS,
     DEADLETTER,
+    ETL_RUNS,
     PAYMENT_MINUTES,
     PAYMENTS,
     PRODUCT_SNAPSHOTS,
@@ -148,6 +149,46 @@ def test_all_versions_together_create_every_table() -> None:
             conn.execute(statement)
     tables = {name for (name,) in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     assert tables == {t.name for t in TABLES} | {"schema_migrations"}
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_version_three_creates_only_the_etl_runs_table(dialect: Dialect) -> None:
+    third = MIGRATIONS[2]
+    assert (third.version, third.name) == (3, "etl runs")
+    assert third.statements(dialect) == [
+        create_table_sql(ETL_RUNS, dialect),
+        *create_index_sql(ETL_RUNS, dialect),
+    ]
+    assert ETL_RUNS not in VERSION_1_TABLES
+
+
+def test_etl_runs_has_its_key_not_null_columns_and_postgresql_indexes() -> None:
+    ddl = create_table_sql(ETL_RUNS, "postgresql")
+    for fragment in (
+        '"run_id" TEXT NOT NULL',
+        '"status" TEXT NOT NULL',
+        '"started_at" TIMESTAMPTZ NOT NULL',
+        '"rows_loaded" BIGINT NOT NULL',
+        '"checksum" TEXT,',
+        'PRIMARY KEY ("run_id")',
+    ):
+        assert fragment in ddl
+    assert create_index_sql(ETL_RUNS, "postgresql") == [
+        'CREATE INDEX IF NOT EXISTS "ix_etl_runs_checksum" ON "etl_runs" ("checksum")',
+        'CREATE INDEX IF NOT EXISTS "ix_etl_runs_started_at" ON "etl_runs" ("started_at")',
+    ]
+
+
+def test_versions_one_and_two_are_unchanged_by_version_three() -> None:
+    conn = duckdb.connect()
+    for migration in MIGRATIONS[:2]:
+        for statement in migration.statements("duckdb"):
+            conn.execute(statement)
+    tables = {name for (name,) in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert "etl_runs" not in tables
+    for statement in MIGRATIONS[2].statements("duckdb"):
+        conn.execute(statement)
+    assert conn.execute("SELECT count(*) FROM etl_runs").fetchall() == [(0,)]
 
 
 def test_the_shipped_migrations_are_in_order() -> None:
