@@ -22,9 +22,10 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pulso.api.deps import ApiState, HealthCheck
+from pulso.api.hotpath import CreateChargeHotPath
 from pulso.api.metrics import ApiMetrics, MetricsMiddleware
 from pulso.api.problems import PayloadTooLargeError, error_response, install_problem_handlers
-from pulso.api.routers import analytics, health, pix, sandbox, webhooks
+from pulso.api.routers import analytics, health, kpis, pix, sandbox, webhooks
 from pulso.api.websocket import ChargeHub
 from pulso.bus.protocol import Bus
 from pulso.config import Settings
@@ -70,10 +71,11 @@ def create_app(
     )
     app.state.pulso = state
     install_problem_handlers(app)
-    for router in (pix.router, webhooks.router, health.router, analytics.router):
+    for router in (pix.router, webhooks.router, health.router, analytics.router, kpis.router):
         app.include_router(router)
     if isinstance(psp, SimulatedPayer):
         app.include_router(sandbox.router)
+    app.add_middleware(CreateChargeHotPath, state=state, route=pix.create_route())
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes)
     return app
@@ -142,9 +144,8 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = error_response(PayloadTooLargeError(self.max_body_bytes), scope["path"])
         if _declared_length(scope) > self.max_body_bytes:
-            await too_large(scope, receive, send)
+            await self._too_large(scope)(scope, receive, send)
             return
         received_bytes = 0
         refused = False
@@ -156,7 +157,7 @@ class BodyLimitMiddleware:
                 received_bytes += len(message.get("body", b""))
                 if received_bytes > self.max_body_bytes:
                     refused = True
-                    await too_large(scope, receive, send)
+                    await self._too_large(scope)(scope, receive, send)
                     return {"type": "http.disconnect"}
             return message
 
@@ -169,6 +170,9 @@ class BodyLimitMiddleware:
         except Exception:
             if not refused:  # after the 413, the app's complaint about the cut body is moot
                 raise
+
+    def _too_large(self, scope: Scope) -> ASGIApp:
+        return error_response(PayloadTooLargeError(self.max_body_bytes), scope["path"])
 
 
 def _declared_length(scope: Scope) -> int:

@@ -25,6 +25,8 @@ from pulso.store.protocol import Store
 
 API_KEY_HEADER: Final = "X-API-Key"
 IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
+IDEMPOTENCY_KEY_PATTERN: Final = r"^[\x21-\x7e]{1,255}$"
+"""1 to 255 visible ASCII characters."""
 
 HealthCheck = Callable[[], str | None]
 """A readiness check: None when fine, else what is wrong."""

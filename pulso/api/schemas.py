@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Final, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pulso.domain.validators import is_valid_cnpj, is_valid_cpf, only_digits
@@ -161,6 +162,42 @@ class ChargeOut(BaseModel):
                 events=f"{ws_base}{path}/events",
             ),
         )
+
+
+_UTC_Z: Final = orjson.OPT_UTC_Z
+
+
+def charge_json(charge: Charge, base_url: str) -> bytes:
+    """``ChargeOut.of(charge, base_url).model_dump_json()``, written without building the
+    model (what the create route answers under load; a test holds the two equal)."""
+    base = base_url.rstrip("/")
+    path = f"{base}/v1/pix/charges/{charge.charge_id}"
+    ws_path = "ws" + path.removeprefix("http")  # http→ws, https→wss
+    paid = charge.paid_cents
+    return orjson.dumps(
+        {
+            "id": charge.charge_id,
+            "txid": charge.txid,
+            "status": charge.status,
+            "amount": f"{charge.amount}",
+            "brcode": charge.brcode,
+            "store_id": charge.store_id,
+            "description": charge.description,
+            "created_at": charge.created_at,
+            "expires_at": charge.expires_at,
+            "confirmed_at": charge.confirmed_at,
+            "amount_paid": None if paid is None else f"{Decimal(paid).scaleb(-2):.2f}",
+            "failure_reason": charge.failure_reason,
+            "links": {
+                "self": path,
+                "qr_png": f"{path}/qr.png",
+                "qr_svg": f"{path}/qr.svg",
+                "receipt_pdf": f"{path}/receipt.pdf",
+                "events": f"{ws_path}/events",
+            },
+        },
+        option=_UTC_Z,
+    )
 
 
 class WebhookAck(BaseModel):

@@ -24,7 +24,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from pulso.api.problems import error_response
-from pulso.api.schemas import ChargeOut
+from pulso.api.schemas import charge_json
 from pulso.pix.charge import Charge
 from pulso.pix.charges import ChargeService
 from pulso.pix.errors import ChargeNotFoundError
@@ -97,7 +97,7 @@ async def stream_charge(
             return
         await websocket.accept()
         base_url = _http_base(websocket)
-        await websocket.send_text(ChargeOut.of(charge, base_url).model_dump_json())
+        await websocket.send_text(charge_json(charge, base_url).decode())
         if charge.is_terminal or not await _follow(websocket, changes, charge, base_url):
             await websocket.close(1000)
 
@@ -111,7 +111,7 @@ async def _follow(
         async for update in stream:
             if update.updated_at <= last.updated_at:
                 continue  # older than what the till has (read before it was delivered)
-            await websocket.send_text(ChargeOut.of(update, base_url).model_dump_json())
+            await websocket.send_text(charge_json(update, base_url).decode())
             last = update
             if last.is_terminal:
                 return False

@@ -7,9 +7,10 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import astuple, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any, Final, Literal
 
 import orjson
@@ -39,6 +40,7 @@ DEFAULT_EXPIRES_IN_S: Final = 600
 EVENT_SOURCE: Final = "pulso.api"
 DEFAULT_CACHE_SIZE: Final = 100_000
 CHARGE_ID_NAMESPACE: Final = uuid.UUID("6f1b7c52-3d0e-5a41-9b8e-70756c736f21")
+_NAMESPACE_BYTES: Final = CHARGE_ID_NAMESPACE.bytes
 _MAX_REASON_CHARS: Final = 120  # ChargeFailed.reason
 
 # Which status a PSP status leads to; None: nothing pulso tracks (a refund keeps "confirmed").
@@ -181,6 +183,7 @@ class Charge:
 CHARGE_COLUMNS: Final[tuple[str, ...]] = tuple(f.name for f in fields(Charge))
 assert PIX_CHARGES.column_names == CHARGE_COLUMNS, "Charge must mirror pix_charges"
 SELECT_CHARGES: Final = f"SELECT {column_list(CHARGE_COLUMNS)} FROM pix_charges"
+_COLUMN_GETTERS: Final = tuple((name, attrgetter(name)) for name in CHARGE_COLUMNS)
 _TIME_COLUMNS: Final = tuple(
     i for i, c in enumerate(PIX_CHARGES.columns) if c.type == "timestamptz"
 )
@@ -195,8 +198,8 @@ def charge_from_row(row: Sequence[Any]) -> Charge:
 
 
 def charges_to_columns(charges: Sequence[Charge]) -> ColumnBatch:
-    rows = [astuple(c) for c in charges]
-    return {name: [row[i] for row in rows] for i, name in enumerate(CHARGE_COLUMNS)}
+    # Not dataclasses.astuple: it deep-copies every value, and these are all immutable.
+    return {name: list(map(getter, charges)) for name, getter in _COLUMN_GETTERS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,8 +232,15 @@ class NewCharge:
 
 
 def charge_id_for(idempotency_key: str) -> str:
-    """The charge id an idempotency key names: the same key can only ever create one."""
-    return str(uuid.uuid5(CHARGE_ID_NAMESPACE, idempotency_key))
+    """The charge id an idempotency key names: the same key can only ever create one.
+
+    It is ``str(uuid.uuid5(CHARGE_ID_NAMESPACE, idempotency_key))``, computed without the
+    ``UUID`` object (a third of the cost; a test holds the two equal)."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + idempotency_key.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def draft_charge(
@@ -275,35 +285,36 @@ def draft_charge(
 Change = Callable[[Charge], Charge | None]
 
 
-def _changed(before: Charge, after: Charge, now: datetime) -> Charge | None:
-    if replace(after, updated_at=before.updated_at) == before:
+def _changed(before: Charge, facts: dict[str, Any], now: datetime) -> Charge | None:
+    """``before`` with ``facts`` and ``updated_at=now``; None when no fact changes it.
+    (One ``replace`` at the end: each costs ~15 µs on a 26-field frozen record.)"""
+    if all(getattr(before, name) == value for name, value in facts.items()):
         return None
-    return replace(after, updated_at=now)
+    return replace(before, **facts, updated_at=now)
 
 
-def _moved(charge: Charge, target: ChargeStatus, now: datetime, **facts: Any) -> Charge:
-    """``charge`` in ``target`` status with the timestamp of that status set once."""
+def _moved(charge: Charge, target: ChargeStatus, now: datetime, **facts: Any) -> dict[str, Any]:
+    """The facts that put ``charge`` in ``target`` status, stamping that status's time once."""
     stamp = {"confirmed": "confirmed_at", "failed": "failed_at", "expired": "expired_at"}
     column = stamp.get(target)
     if column is not None and getattr(charge, column) is None:
         facts.setdefault(column, now)
-    return replace(charge, status=target, **facts)
+    return {"status": target, **facts}
 
 
 def follow_psp(psp_charge: PSPCharge, now: datetime) -> Change:
     """The change that brings a charge in line with what the PSP reports."""
 
     def change(charge: Charge) -> Charge | None:
-        after = replace(
-            charge,
-            psp_payment_id=charge.psp_payment_id or psp_charge.psp_payment_id,
-            psp_status=psp_charge.status,
-            brcode=charge.brcode or psp_charge.brcode or None,
-        )
+        facts: dict[str, Any] = {
+            "psp_payment_id": charge.psp_payment_id or psp_charge.psp_payment_id,
+            "psp_status": psp_charge.status,
+            "brcode": charge.brcode or psp_charge.brcode or None,
+        }
         target = _PSP_TARGET[psp_charge.status]
         if target is not None and target in _NEXT[charge.status]:
-            after = _moved(after, target, now, **_psp_facts(target, psp_charge, now))
-        return _changed(charge, after, now)
+            facts.update(_moved(charge, target, now, **_psp_facts(target, psp_charge, now)))
+        return _changed(charge, facts, now)
 
     return change
 
@@ -327,9 +338,8 @@ def fail_creation(reason: str, now: datetime) -> Change:
     def change(charge: Charge) -> Charge | None:
         if charge.status != "creating":
             return None
-        return _changed(
-            charge, _moved(charge, "failed", now, failure_reason=reason[:_MAX_REASON_CHARS]), now
-        )
+        failure = reason[:_MAX_REASON_CHARS]
+        return _changed(charge, _moved(charge, "failed", now, failure_reason=failure), now)
 
     return change
 

@@ -3,15 +3,17 @@ writes (see ``ChargeLedger``)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 from pulso.bus.protocol import Bus, Record
 from pulso.domain.events import Topic, encode_event
@@ -26,6 +28,7 @@ from pulso.pix.charge import (
     transition_events,
 )
 from pulso.pix.errors import ChargeNotFoundError
+from pulso.pix.outcomes import Callback, OnLoop, Outcome, settle_on_loops
 from pulso.store.protocol import Dialect, Store, StoreTx
 from pulso.store.schema import column_type
 from pulso.store.sql import column_list, quote
@@ -52,29 +55,36 @@ class Update:
     changed: bool
 
 
+ChangeListener = Callable[[Sequence[Charge]], None]
+Settled = Callable[[Update | None, BaseException | None], None]
+"""Told how a deferred update ended: ``(update, None)`` once committed, ``(None, error)``."""
+
+DEFAULT_DEFER_S: Final = 0.25
+DEFAULT_MAX_DEFERRED: Final = 4096
+
+
 @dataclass(slots=True)
 class _Reserve:
     charge: Charge
-    future: Future[Reservation]
+    future: Outcome[Reservation]
 
 
 @dataclass(slots=True)
 class _Update:
     charge_id: str
     change: Change
-    future: Future[Update]
+    future: Outcome[Update]
+    deferrable: bool = False
 
 
 @dataclass(slots=True)
 class _Touch:
     charge_ids: list[str]
     at: datetime
-    future: Future[None]
+    future: Outcome[None]
 
 
 _Op = _Reserve | _Update | _Touch
-_T = TypeVar("_T")
-ChangeListener = Callable[[Sequence[Charge]], None]
 
 
 @dataclass(slots=True)
@@ -111,6 +121,15 @@ class ChargeLedger:
     reads and the state a change starts from come from memory (each DuckDB statement costs
     ~2 ms here). On PostgreSQL other processes may write too, so rows are read under
     ``SELECT ... FOR UPDATE`` instead (``cache_size=0``).
+
+    An update nobody waits for (:meth:`update_later`: the API recording what the PSP issued,
+    after answering) is held back up to ``defer_s`` and committed with a later batch, so
+    that hundreds of them share one ``UPDATE`` statement: a DuckDB statement costs
+    milliseconds whatever its size, and a batch of reservations then needs one ``INSERT``
+    instead of an ``INSERT`` and an ``UPDATE``. Held updates go first in the batch that
+    commits them, and any operation that could see their charges (an update, a touch, a
+    reservation of the same charge, :meth:`flush`, :meth:`close`) commits them at once, so
+    holding back changes only *when* they commit, never what anyone reads.
     """
 
     def __init__(
@@ -121,10 +140,18 @@ class ChargeLedger:
         max_batch: int = 1024,
         cache_size: int | None = None,
         listeners: Iterable[ChangeListener] = (),
+        defer_s: float = DEFAULT_DEFER_S,
+        max_deferred: int = DEFAULT_MAX_DEFERRED,
     ) -> None:
         self._store = store
         self._bus = bus
         self._max_batch = max_batch
+        self._defer_s = defer_s
+        self._max_deferred = max_deferred
+        # Writer thread only: updates held back, and when the oldest of them was.
+        self._deferred: list[_Update] = []
+        self._deferred_ids: set[str] = set()
+        self._deferred_since = 0.0
         default_cache = DEFAULT_CACHE_SIZE if store.dialect == "duckdb" else 0
         self._cache_size = default_cache if cache_size is None else cache_size
         self._listeners = list(listeners)
@@ -161,28 +188,45 @@ class ChargeLedger:
     def reserve(self, charge: Charge) -> Future[Reservation]:
         """Record a ``creating`` charge, or find the charge its idempotency key created."""
         future: Future[Reservation] = Future()
-        return self._submit(_Reserve(charge, future), future)
+        self._submit(_Reserve(charge, future))
+        return future
+
+    def reserve_on(
+        self, loop: asyncio.AbstractEventLoop, charge: Charge
+    ) -> asyncio.Future[Reservation]:
+        """:meth:`reserve`, answered as a future of ``loop`` (which must be running)."""
+        future: asyncio.Future[Reservation] = loop.create_future()
+        self._submit(_Reserve(charge, OnLoop(future)))
+        return future
 
     def update(self, charge_id: str, change: Change) -> Future[Update]:
         """Apply ``change`` to the stored charge (ChargeNotFoundError when there is none)."""
         future: Future[Update] = Future()
-        return self._submit(_Update(charge_id, change, future), future)
+        self._submit(_Update(charge_id, change, future))
+        return future
+
+    def update_later(self, charge_id: str, change: Change, settled: Settled) -> None:
+        """:meth:`update` for a caller that does not wait: it may be committed with a
+        later batch, up to ``defer_s`` from now; ``settled`` then runs on the writer thread."""
+        self._submit(_Update(charge_id, change, Callback(settled), deferrable=True))
 
     def touch(self, charge_ids: Sequence[str], at: datetime) -> Future[None]:
         """Record that the reconciler checked these charges with the PSP at ``at``."""
         future: Future[None] = Future()
-        return self._submit(_Touch(list(charge_ids), at, future), future)
+        self._submit(_Touch(list(charge_ids), at, future))
+        return future
 
     def flush(self, timeout_s: float = 10.0) -> None:
         """Wait until every operation submitted before this call has committed."""
         self.touch([], datetime.now(UTC)).result(timeout=timeout_s)
 
-    def _submit(self, op: _Op, future: Future[_T]) -> Future[_T]:
+    def _submit(self, op: _Op) -> None:
         if self._closed or self._thread is None:
-            future.set_exception(StoreError("the charge ledger is not running; start it first"))
+            error = StoreError("the charge ledger is not running; start it first")
+            op.future.set_exception(error)
+            settle_on_loops([op.future])
         else:
             self._queue.put(op)
-        return future
 
     # --- reads (any thread) ------------------------------------------------------------
 
@@ -210,61 +254,128 @@ class ChargeLedger:
     # --- the writer --------------------------------------------------------------------
 
     def _run(self) -> None:
-        while (ops := self._next_ops()) is not None:
-            self._commit(ops)
+        stopping = False
+        while not stopping:
+            ops, stopping = self._next_ops()
+            deferred = self._due_deferred(ops, stopping)
+            if ops or deferred:
+                self._commit(deferred, ops)
 
-    def _next_ops(self) -> list[_Op] | None:
-        """The next batch: blocks for the first op, then takes what else is queued."""
+    def _next_ops(self) -> tuple[list[_Op], bool]:
+        """The next batch, and whether the ledger is closing: blocks for the first op (or
+        until held updates are due), then takes what else is queued. Deferrable updates
+        join the held ones instead."""
         ops: list[_Op] = []
-        item = self._queue.get()
+        timeout = None
+        if self._deferred:
+            timeout = max(0.0, self._deferred_since + self._defer_s - time.monotonic())
+        try:
+            item = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return ops, False
         while item is not None:
-            ops.append(item)
-            if len(ops) >= self._max_batch:
-                return ops
+            if isinstance(item, _Update) and item.deferrable:
+                if not self._deferred:
+                    self._deferred_since = time.monotonic()
+                self._deferred.append(item)
+                self._deferred_ids.add(item.charge_id)
+            else:
+                ops.append(item)
+            if len(ops) >= self._max_batch or len(self._deferred) >= self._max_deferred:
+                return ops, False
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                return ops
-        if ops:  # closing: commit what came before the stop, then stop
-            self._commit(ops)
-        return None
+                return ops, False
+        return ops, True  # closing: commit what came before the stop, then stop
 
-    def _commit(self, ops: list[_Op]) -> None:
+    def _due_deferred(self, ops: list[_Op], stopping: bool) -> list[_Update]:
+        """The held updates this batch must commit: all of them when they are due, or when
+        ``ops`` could see their charges; none otherwise."""
+        if not self._deferred:
+            return []
+        due = (
+            stopping
+            or len(self._deferred) >= self._max_deferred
+            or time.monotonic() - self._deferred_since >= self._defer_s
+            or any(
+                not isinstance(op, _Reserve) or op.charge.charge_id in self._deferred_ids
+                for op in ops
+            )
+        )
+        if not due:
+            return []
+        deferred, self._deferred = self._deferred, []
+        self._deferred_ids = set()
+        return deferred
+
+    def _commit(self, deferred: list[_Update], ops: list[_Op]) -> None:
         """One transaction for the batch. Its events are published before the commit: a
         failed publish rolls the batch back, and a failed commit after a publish is
         repaired by the retry (same event ids), so no change is stored unannounced."""
+        every: list[_Op] = [*deferred, *ops]
         try:
-            with self._store.transaction() as tx:
-                batch = self._apply(tx, ops)
-                self._publish(batch)
+            try:
+                batch = self._transact(deferred, ops, blind=self._store.dialect == "duckdb")
+            except _KeyTaken as e:  # rolled back: again, with the conflict check
+                log.debug("charge ledger: %s; inserting with ON CONFLICT instead", e.__cause__)
+                batch = self._transact(deferred, ops, blind=False)
         except Exception as e:  # the store or the bus failed: every op fails with it
-            log.error("charge ledger: a batch of %s operations failed: %s", len(ops), e)
-            for op in ops:
+            log.error("charge ledger: a batch of %s operations failed: %s", len(every), e)
+            for op in every:
                 op.future.set_exception(e)
+            settle_on_loops(op.future for op in every)
             return
         self._remember(batch)
         self._notify(batch.changed())
-        _resolve(ops, batch)
+        _resolve(every, batch)
 
-    def _apply(self, tx: StoreTx, ops: list[_Op]) -> _Batch:
+    def _transact(self, deferred: list[_Update], ops: list[_Op], *, blind: bool) -> _Batch:
+        with self._store.transaction() as tx:
+            batch = self._apply(tx, deferred, ops, blind=blind)
+            self._publish(batch)
+        return batch
+
+    def _apply(
+        self, tx: StoreTx, deferred: list[_Update], ops: list[_Op], *, blind: bool
+    ) -> _Batch:
+        """Held updates first (a reservation of their charge must see them), then the
+        batch's reservations, updates and touches, in that order."""
         batch = _Batch()
         reserves = [op for op in ops if isinstance(op, _Reserve)]
-        if reserves:
-            self._reserve(tx, reserves, batch)
         updates = [op for op in ops if isinstance(op, _Update)]
-        if updates:
-            self._update(tx, updates, batch)
+        if deferred and reserves:
+            self._update(tx, deferred, batch)
+            deferred = []
+        if reserves:
+            self._reserve(tx, reserves, batch, blind=blind)
+        if deferred or updates:
+            self._update(tx, [*deferred, *updates], batch)
         for touch in (op for op in ops if isinstance(op, _Touch)):
             self._touch(tx, touch, batch)
         return batch
 
-    def _reserve(self, tx: StoreTx, ops: list[_Reserve], batch: _Batch) -> None:
+    def _reserve(self, tx: StoreTx, ops: list[_Reserve], batch: _Batch, *, blind: bool) -> None:
         """Insert the drafts whose id (derived from the idempotency key) is new; a draft
-        whose id is stored, or taken earlier in this batch, gets the stored charge."""
+        whose id is stored, or taken earlier in this batch, gets the stored charge.
+
+        ``blind`` (DuckDB): when no id is a charge this ledger knows, insert without
+        ``ON CONFLICT``, which costs DuckDB twice the plain insert (~10 ms against ~4 ms
+        for 32 rows, measured); a key already stored then fails the statement, and the
+        batch is rolled back and run again with the check (``_KeyTaken``)."""
         firsts: dict[str, Charge] = {}
         for op in ops:
             firsts.setdefault(op.charge.charge_id, op.charge)
-        inserted = tx.insert_new(PIX_CHARGES, _known_columns(list(firsts.values())))
+        columns = _known_columns(list(firsts.values()))
+        if blind and not any(charge_id in self._cache for charge_id in firsts):
+            sql = _insert_sql(self._store.dialect, tuple(columns))
+            try:
+                tx.execute(sql, list(columns.values()))
+            except StoreError as e:
+                raise _KeyTaken("a blind insert failed") from e
+            inserted = len(firsts)
+        else:
+            inserted = tx.insert_new(PIX_CHARGES, columns)
         # The usual case: every key is new, and nothing needs reading back.
         stored = firsts if inserted == len(firsts) else _fetch_charges(tx, list(firsts))
         for op in ops:
@@ -297,7 +408,7 @@ class ChargeLedger:
         unwritten = batch.unwritten()
         if unwritten:
             columns = _changed_columns(unwritten, batch.stored)
-            sql = _update_sql(len(unwritten), self._store.dialect, columns)
+            sql = _update_sql(self._store.dialect, columns)
             tx.execute(sql, _update_params(unwritten, columns))
             batch.stored.update((c.charge_id, c) for c in unwritten)
 
@@ -369,6 +480,10 @@ class ChargeLedger:
                 log.exception("charge ledger: a change listener failed")
 
 
+class _KeyTaken(StoreError):
+    """An insert without ``ON CONFLICT`` failed: maybe a key was stored already."""
+
+
 def _trim(index: dict[Any, Any], size: int) -> None:
     while len(index) > size:  # dicts keep insertion order: the oldest goes first
         del index[next(iter(index))]
@@ -400,32 +515,45 @@ def _changed_columns(charges: list[Charge], stored: Mapping[str, Charge]) -> tup
     )
 
 
+@lru_cache(maxsize=64)
+def _insert_sql(dialect: Dialect, columns: tuple[str, ...]) -> str:
+    """A plain ``INSERT`` of ``columns``, their values given as one typed array each."""
+    types = [column_type(PIX_CHARGES.column(name).type, dialect) for name in columns]
+    unnested = ", ".join(f"UNNEST(%s::{t}[])" for t in types)
+    return f"INSERT INTO pix_charges ({column_list(columns)}) SELECT {unnested}"
+
+
 @lru_cache(maxsize=512)
-def _update_sql(rows: int, dialect: Dialect, columns: tuple[Column, ...]) -> str:
-    """One ``UPDATE ... FROM (VALUES ...)`` of ``columns`` for ``rows`` charges (the casts
-    type the NULLs, which PostgreSQL would otherwise read as text)."""
+def _update_sql(dialect: Dialect, columns: tuple[Column, ...]) -> str:
+    """One ``UPDATE`` of ``columns`` for any number of charges, their values given as one
+    typed array per column (``_update_params``) and unnested into rows. A ``VALUES`` list
+    of one row per charge does the same, but DuckDB binds it 3× slower (39 ms against
+    13 ms for 256 rows, measured), and the text grows with the rows."""
     names = ["charge_id", *(c.name for c in columns)]
-    row = "(" + ", ".join(["%s"] * len(names)) + ")"
-    sets = ", ".join(
-        f"{quote(c.name)} = CAST(v.{quote(c.name)} AS {column_type(c.type, dialect)})"
-        for c in columns
-    )
-    return (
-        f"UPDATE pix_charges SET {sets} FROM (VALUES {', '.join([row] * rows)})"
-        f" AS v({column_list(names)}) WHERE pix_charges.charge_id = v.charge_id"
-    )
+    types = [column_type("text", dialect), *(column_type(c.type, dialect) for c in columns)]
+    sets = ", ".join(f"{quote(c.name)} = v.{quote(c.name)}" for c in columns)
+    if dialect == "duckdb":
+        unnested = ", ".join(
+            f"UNNEST(%s::{t}[]) AS {quote(n)}" for n, t in zip(names, types, strict=True)
+        )
+        rows = f"(SELECT {unnested}) AS v"
+    else:
+        arrays = ", ".join(f"%s::{t}[]" for t in types)
+        rows = f"unnest({arrays}) AS v({column_list(names)})"
+    return f"UPDATE pix_charges SET {sets} FROM {rows} WHERE pix_charges.charge_id = v.charge_id"
 
 
-def _update_params(charges: list[Charge], columns: tuple[Column, ...]) -> list[Any]:
+def _update_params(charges: list[Charge], columns: tuple[Column, ...]) -> list[list[Any]]:
     names = ["charge_id", *(c.name for c in columns)]
-    return [getattr(charge, name) for charge in charges for name in names]
+    return [[getattr(charge, name) for charge in charges] for name in names]
 
 
 def _resolve(ops: list[_Op], batch: _Batch) -> None:
     for op in ops:
         error = batch.errors.get(id(op))
-        future: Future[Any] = op.future
+        future: Outcome[Any] = op.future
         if error is not None:
             future.set_exception(error)
         else:
             future.set_result(batch.results.get(id(op)))
+    settle_on_loops(op.future for op in ops)

@@ -12,17 +12,20 @@ from typing import Any
 
 import cv2
 import numpy as np
+import orjson
 import pytest
 from fake_mercadopago import FakeMercadoPago
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from pulso.api import create_app
+from pulso.api import create_app, hotpath
+from pulso.api.routers import pix as pix_routes
 from pulso.bus import open_bus
 from pulso.bus.protocol import Bus
 from pulso.config import Settings
 from pulso.domain.validators import complete_cnpj, complete_cpf
 from pulso.pix.brcode import parse_brcode
+from pulso.pix.charge import charge_id_for
 from pulso.pix.errors import PSPError, PSPUnavailableError
 from pulso.pix.providers import open_psp
 from pulso.pix.providers.mercadopago import MercadoPagoPSP
@@ -152,6 +155,85 @@ def test_a_charge_is_created_with_a_valid_brcode_and_links(api: Api) -> None:
     assert decoded.amount == Decimal("25.90")
     assert CPF not in response.text  # the payer's document never comes back
     assert api.count() == 1
+
+
+# --- the hot path and the route (pulso.api.hotpath answers well-formed requests) ---------
+
+
+@pytest.fixture
+def answered_by(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Which code wrote each charge answer: "hot path" or "route"."""
+    seen: list[str] = []
+    for module, name in ((hotpath, "hot path"), (pix_routes, "route")):
+
+        def spy(
+            charge: Any, base_url: str, real: Any = module.charge_json, name: str = name
+        ) -> bytes:
+            seen.append(name)
+            return bytes(real(charge, base_url))
+
+        monkeypatch.setattr(module, "charge_json", spy)
+    return seen
+
+
+def _comparable(charge: dict[str, Any]) -> dict[str, Any]:
+    unique = {"id", "txid", "brcode", "created_at", "expires_at", "links"}
+    return {k: v for k, v in charge.items() if k not in unique}
+
+
+def test_the_hot_path_and_the_route_answer_alike(api: Api, answered_by: list[str]) -> None:
+    fast = api.post(body(), key="alike-1")
+    slow = api.client.post(  # a Content-Type the hot path leaves to the route
+        "/v1/pix/charges",
+        content=orjson.dumps(body()),
+        headers={"Content-Type": "application/json; charset=utf-8", "Idempotency-Key": "alike-2"},
+    )
+    again = api.post(body(), key="alike-1")
+
+    assert answered_by == ["hot path", "route", "hot path"]
+    assert (fast.status_code, slow.status_code, again.status_code) == (201, 201, 200)
+    first, second = fast.json(), slow.json()
+    assert _comparable(first) == _comparable(second)
+    assert list(first) == list(second) and list(first["links"]) == list(second["links"])
+    assert again.json() == first
+    for response, charge in ((fast, first), (slow, second), (again, first)):
+        assert response.headers["content-type"] == "application/json"
+        assert response.headers["location"] == charge["links"]["self"]
+        assert parse_brcode(charge["brcode"]).amount == Decimal("25.90")
+    assert api.client.get(f"/v1/pix/charges/{first['id']}").json() == first
+
+
+def test_the_hot_path_reads_a_chunked_body_and_hands_a_bad_one_to_the_route(
+    api: Api, answered_by: list[str]
+) -> None:
+    def chunks(data: dict[str, Any]) -> Iterator[bytes]:
+        encoded = orjson.dumps(data)
+        yield from (encoded[i : i + 7] for i in range(0, len(encoded), 7))
+
+    headers = {"Content-Type": "application/json"}
+    good = api.client.post("/v1/pix/charges", content=chunks(body()), headers=headers)
+    bad = api.client.post("/v1/pix/charges", content=chunks(body(amount="0")), headers=headers)
+
+    assert good.status_code == 201
+    assert answered_by == ["hot path"]
+    assert bad.status_code == 422  # the route read the replayed body
+    assert [e["field"] for e in bad.json()["errors"]] == ["amount"]
+    assert api.count() == 1
+
+
+def test_a_repeated_header_is_left_to_the_route(api: Api, answered_by: list[str]) -> None:
+    response = api.client.post(
+        "/v1/pix/charges",
+        content=orjson.dumps(body()),
+        headers=[
+            ("Content-Type", "application/json"),
+            ("Idempotency-Key", "one"),
+            ("Idempotency-Key", "two"),
+        ],
+    )
+    assert answered_by == ["route"]  # which of the two keys counts is FastAPI's choice
+    assert response.status_code == 201
+    assert response.json()["id"] in {charge_id_for("one"), charge_id_for("two")}
 
 
 def test_get_returns_the_charge_and_unknown_ids_are_404(api: Api) -> None:

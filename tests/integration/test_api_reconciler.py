@@ -3,6 +3,7 @@ PSP call never finished, a bus that refuses events, and the transitions themselv
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -29,7 +30,7 @@ from pulso.pix.charges import ChargeService
 from pulso.pix.errors import PSPError, PSPUnavailableError
 from pulso.pix.ledger import ChargeLedger
 from pulso.pix.providers import open_psp
-from pulso.pix.providers.protocol import PSPCharge
+from pulso.pix.providers.protocol import ChargeRequest, PSPCharge
 from pulso.pix.providers.sandbox import SandboxPSP
 from pulso.pix.reconciler import Reconciler
 from pulso.pix.stores import StoreInfo, StoreRegistry
@@ -252,6 +253,98 @@ def test_the_cache_and_the_table_agree(world: World) -> None:
     fresh = ChargeLedger(world.store, world.bus, cache_size=0)  # reads the table only
     for charge in charges:
         assert fresh.get(charge.charge_id) == world.ledger.get(charge.charge_id)
+
+
+def _table_status(store: Store, charge_id: str) -> str:
+    """What the table holds now, without waiting for the ledger's queued writes."""
+    rows = store.query("SELECT status FROM pix_charges WHERE charge_id = %s", (charge_id,))
+    return str(rows[0][0])
+
+
+def _service(world: World, ledger: ChargeLedger) -> ChargeService:
+    return ChargeService(ledger, world.psp, world.service.registry, clock=world.clock)
+
+
+def test_the_issue_of_a_charge_is_held_back_yet_read_at_once(world: World) -> None:
+    ledger = ChargeLedger(world.store, world.bus, defer_s=60)  # held until someone looks
+    ledger.start()
+    try:
+        service = _service(world, ledger)
+        created = asyncio.run(service.create_async(NEW, idempotency_key="held-1"))
+        charge_id = created.charge.charge_id
+
+        assert created.created and created.charge.status == "pending"
+        assert service.get(charge_id).status == "pending"  # answered from memory
+        assert _table_status(world.store, charge_id) == "creating"  # answered: durable
+        assert world.events_of(charge_id) == []  # announced when it commits
+
+        ledger.flush()
+        assert _table_status(world.store, charge_id) == "pending"
+        assert world.events_of(charge_id) == ["pix.charge.created"]
+    finally:
+        ledger.close()
+
+
+def test_a_retry_while_the_issue_is_held_back_gets_the_issued_charge(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    real_create = world.psp.create_charge
+
+    def counted(request: ChargeRequest, *, idempotency_key: str) -> PSPCharge:
+        calls.append(idempotency_key)
+        return real_create(request, idempotency_key=idempotency_key)
+
+    monkeypatch.setattr(world.psp, "create_charge", counted)
+    ledger = ChargeLedger(world.store, world.bus, defer_s=60)
+    ledger.start()
+    try:
+        service = _service(world, ledger)
+        first = asyncio.run(service.create_async(NEW, idempotency_key="held-2"))
+        again = asyncio.run(service.create_async(NEW, idempotency_key="held-2"))
+    finally:
+        ledger.close()
+
+    assert (first.created, again.created) == (True, False)
+    assert again.charge == first.charge  # the stored, issued charge: not re-issued
+    assert calls == [first.charge.charge_id]
+
+
+def test_closing_the_ledger_commits_what_it_held_back(world: World) -> None:
+    ledger = ChargeLedger(world.store, world.bus, defer_s=60)
+    ledger.start()
+    created = asyncio.run(_service(world, ledger).create_async(NEW))
+    ledger.close()
+    assert _table_status(world.store, created.charge.charge_id) == "pending"
+
+
+def test_a_key_the_ledger_no_longer_remembers_is_found_in_the_table(world: World) -> None:
+    # Without a cache the ledger cannot know a key is taken: its insert without ON CONFLICT
+    # fails, and the batch runs again with the check (the usual path for a new key).
+    ledger = ChargeLedger(world.store, world.bus, cache_size=0)
+    ledger.start()
+    try:
+        service = _service(world, ledger)
+        first = service.create(NEW, idempotency_key="old-key")
+        other = replace(NEW, description="outra venda")
+        # Both reservations may share a batch: the new key must not fail with the old one.
+        futures = [
+            ledger.reserve(service._draft(NEW, "old-key")),
+            ledger.reserve(service._draft(other, "new-key")),
+        ]
+        known, new = (f.result(timeout=10) for f in futures)
+        again = service.create(NEW, idempotency_key="old-key")
+    finally:
+        ledger.close()
+
+    assert (known.created, known.charge.charge_id) == (False, first.charge.charge_id)
+    assert known.charge.txid == first.charge.txid
+    assert new.created and new.charge.charge_id == charge_id_for("new-key")
+    assert (again.created, again.charge) == (False, first.charge)
+    count = world.store.query(
+        "SELECT count(*) FROM pix_charges WHERE charge_id = %s", (known.charge.charge_id,)
+    )
+    assert count == [(1,)]
 
 
 # --- the transitions and their events, as pure functions -----------------------------------

@@ -80,3 +80,41 @@ def test_pulso_serve_takes_a_charge_from_creation_to_the_payments_table(tmp_path
             (charge["id"],),
         )
     assert rows == [("confirmed", 750, 750)]
+
+
+def test_every_charge_answered_survives_a_crash(tmp_path: Path) -> None:
+    """201 means the charge is committed: kill -9 right after the answers, and every charge
+    is in the DuckDB file (``creating`` when its issue had not committed yet: the reconciler
+    or a retry with its key finishes it at the PSP, which returns the same charge)."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULSO_")}
+    env |= {
+        "PULSO_DATA_DIR": str(tmp_path / "data"),
+        "PULSO_API_TOKEN": TOKEN,
+        "PULSO_SANDBOX_PAY_AFTER_S": "0",
+    }
+    command = [sys.executable, "-c", SERVE, "--port", str(port), "--no-pipeline"]
+    process = subprocess.Popen(
+        command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    answered: dict[str, int] = {}
+    try:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": TOKEN}, timeout=WAIT_S
+        ) as http:
+            _wait_ready(http, process)
+            for i in range(40):
+                body = {"amount": f"{i + 1}.25", "description": "Pão", "store_id": "LJ-0002"}
+                key = {"Idempotency-Key": f"crash-{i}"} if i % 2 else {}
+                response = http.post("/v1/pix/charges", json=body, headers=key)
+                assert response.status_code == 201, response.text
+                answered[response.json()["id"]] = (i + 1) * 100 + 25
+    finally:
+        process.kill()  # no shutdown: nothing queued gets a chance to commit
+        process.wait(timeout=WAIT_S)
+
+    with DuckDBStore(tmp_path / "data" / "pulso.duckdb") as store:
+        rows = store.query("SELECT charge_id, amount_cents, status FROM pix_charges")
+    stored = {str(charge_id): (cents, status) for charge_id, cents, status in rows}
+    assert {i: stored[i][0] for i in answered if i in stored} == answered
+    assert {status for _, status in stored.values()} <= {"creating", "pending"}

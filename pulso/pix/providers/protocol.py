@@ -104,3 +104,10 @@ class SimulatedPayer(Protocol):
     def pay(self, psp_payment_id: str) -> PSPCharge:
         """Pay a pending charge now; raises PSPError when it can no longer be paid."""
         ...
+
+
+def answers_from_memory(psp: object) -> bool:
+    """True for a PSP whose calls never wait on I/O (the sandbox: ``in_memory = True``).
+    The API calls such a PSP on its event loop; any other on a worker thread, since a call
+    to a real PSP blocks for a network round trip."""
+    return getattr(psp, "in_memory", False) is True

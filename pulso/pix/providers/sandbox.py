@@ -61,6 +61,7 @@ class SandboxPSP:
     """In-memory PSP that pays its own charges and signs its webhooks like Mercado Pago."""
 
     name = "sandbox"
+    in_memory = True  # no call waits on I/O: see providers.protocol.answers_from_memory
 
     def __init__(
         self,
@@ -175,7 +176,7 @@ class SandboxPSP:
         self._sender.close()
 
     def _brcode(self, request: ChargeRequest) -> str:
-        location = f"{self._location_host}/pix/v2/{uuid.uuid4().hex}"
+        location = f"{self._location_host}/pix/v2/{secrets.token_hex(16)}"
         try:
             return build_dynamic(
                 url=location,
