@@ -7,14 +7,17 @@ import typer
 
 from pulso.cli import (
     config_cmd,
+    dashboard,
     deadletter,
     demo,
+    etl,
     events,
     generate,
     pdv,
     pix,
     report,
     run,
+    sales,
     serve,
 )
 
@@ -30,11 +33,14 @@ app.command("config")(config_cmd.config)
 app.command("run")(run.run)
 app.command("up")(serve.serve)
 app.command("pdv")(pdv.pdv)
+app.command("dashboard")(dashboard.dashboard)
 app.add_typer(generate.app, name="generate", help="Generate synthetic traffic and datasets.")
 app.add_typer(deadletter.app, name="deadletter", help="Inspect and replay dead-lettered events.")
 app.add_typer(pix.app, name="pix", help="Build, decode and draw PIX BR Codes.")
-app.add_typer(report.app, name="report", help="Payment analytics as files (heatmaps).")
+app.add_typer(report.app, name="report", help="Payment reports (heatmaps, HTML, PDF): build, send.")
 app.add_typer(events.app, name="events", help="Export PIX events as JSON files and PDFs; receipts.")
+app.add_typer(sales.app, name="sales", help="Daily sales files (CSV) for the sales ETL.")
+app.add_typer(etl.app, name="etl", help="Load daily sales files into the store, once each.")
 
 
 def main() -> None:

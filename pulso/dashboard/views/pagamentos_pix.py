@@ -1,0 +1,5 @@
+"""Streamlit page script: Pagamentos PIX."""
+
+from pulso.dashboard.payments_page import render
+
+render()
