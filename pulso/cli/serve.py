@@ -63,6 +63,14 @@ def serve(
     access_log: Annotated[
         bool, typer.Option(help="Log every request (uvicorn's access log).")
     ] = False,
+    etl: Annotated[
+        bool,
+        typer.Option(
+            "--etl/--no-etl",
+            help="Watch PULSO_BUCKET_URL for daily sales files and load each (etl watch + "
+            "etl consume in this process).",
+        ),
+    ] = True,
     reports: Annotated[
         bool,
         typer.Option(
@@ -91,6 +99,7 @@ def serve(
             demo_stores=demo_stores,
             access_log=access_log,
             reports=reports,
+            etl=etl,
         )
 
 
@@ -106,6 +115,7 @@ def run_api(
     demo_stores: int = 20,
     access_log: bool = False,
     reports: bool = False,
+    etl: bool = False,
 ) -> None:
     """Serve the API (and the pipeline and the report scheduler, on threads) over
     ``settings`` until Ctrl-C."""
@@ -122,6 +132,7 @@ def run_api(
     psp = open_psp(settings)
     worker: _PipelineThread | None = None
     scheduler: ReportScheduler | None = None
+    sales_etl: _SalesEtl | None = None
     try:
         registry = StoreRegistry(store)
         _register_stores(registry, stores_csv, demo_stores)
@@ -140,6 +151,9 @@ def run_api(
             worker.start()
         if reports:
             scheduler = _start_report_scheduler(settings, store)
+        if etl:
+            sales_etl = _SalesEtl(settings, bus, store)
+            sales_etl.start()
         console.print(
             f"pulso API on http://{host}:{port} (docs: /docs; PSP {psp.name}, store "
             f"{store.dialect}, bus {settings.bus.kind}, pipeline {'on' if pipeline else 'off'})"
@@ -149,6 +163,8 @@ def run_api(
         )
         uvicorn.Server(config).run()
     finally:
+        if sales_etl is not None:
+            sales_etl.stop()
         if scheduler is not None:
             scheduler.stop()
         if worker is not None:
@@ -169,6 +185,53 @@ def _start_report_scheduler(settings: Settings, store: Store) -> ReportScheduler
     channels = ", ".join(configured_channels(settings)) or "no channel configured: files only"
     console.print(f"reports: {schedule.describe()} ({channels})")
     return scheduler
+
+
+class _SalesEtl:
+    """The sales ETL inside ``pulso up``: the bucket watcher and the file consumer, each on
+    its own thread, sharing the process's bus and store (the DuckDB file has one owner)."""
+
+    def __init__(self, settings: Settings, bus: Bus, store: Store) -> None:
+        from pulso.buckets import open_bucket
+        from pulso.buckets.watch import BucketWatcher
+        from pulso.etl.consume import FileConsumer
+
+        self._bucket = open_bucket("", settings)
+        self._watcher = BucketWatcher(self._bucket, bus, store)
+        self._consumer = FileConsumer(bus, store, settings)
+        self._interval_s = settings.etl_poll_s
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._watch, name="pulso-etl-watch", daemon=True),
+            threading.Thread(target=self._consume, name="pulso-etl-consume", daemon=True),
+        ]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+        console.print(
+            f"sales ETL: watching {self._bucket.url} every {self._interval_s:g} s",
+            markup=False,
+            soft_wrap=True,
+        )
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=timeout_s)
+        self._bucket.close()
+
+    def _watch(self) -> None:
+        try:
+            self._watcher.run(self._interval_s, self._stop)
+        except Exception:
+            log.exception("the bucket watcher stopped")
+
+    def _consume(self) -> None:
+        try:
+            self._consumer.run(cancel=self._stop)
+        except Exception:
+            log.exception("the sales ETL consumer stopped")
 
 
 def with_public_url(settings: Settings, host: str, port: int) -> Settings:

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -118,3 +119,48 @@ def test_every_charge_answered_survives_a_crash(tmp_path: Path) -> None:
     stored = {str(charge_id): (cents, status) for charge_id, cents, status in rows}
     assert {i: stored[i][0] for i in answered if i in stored} == answered
     assert {status for _, status in stored.values()} <= {"creating", "pending"}
+
+
+def test_a_sales_file_dropped_in_the_bucket_reaches_the_kpis(tmp_path: Path) -> None:
+    """`pulso up` runs the bucket watcher and the ETL: a file dropped in the bucket folder is
+    detected, loaded once, and its total shows in GET /v1/kpis/sales."""
+    from pulso.sources.sales_generator import SalesConfig, sales_csv_bytes, sales_object_key
+
+    config = SalesConfig(day=date(2026, 11, 20), rows=3_000, seed=5, bad_rate=0.01)
+    content, stats = sales_csv_bytes(config)
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULSO_")}
+    env |= {
+        "PULSO_DATA_DIR": str(tmp_path / "data"),
+        "PULSO_API_TOKEN": TOKEN,
+        "PULSO_ETL_POLL_S": "0.2",
+    }
+    command = [sys.executable, "-c", SERVE, "--port", str(port)]
+    process = subprocess.Popen(
+        command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": TOKEN}, timeout=WAIT_S
+        ) as http:
+            _wait_ready(http, process)
+            bucket = tmp_path / "data" / "bucket"
+            partial = bucket / ".incoming.csv"
+            partial.write_bytes(content)
+            partial.rename(bucket / sales_object_key(config.day))  # dropped whole, as S3 does
+            dropped = time.monotonic()
+            expected = f"{stats.good_total_cents / 100:.2f}"
+            deadline = dropped + WAIT_S
+            while True:
+                kpis = http.get("/v1/kpis/sales", params={"date": "2026-11-20"}).json()
+                if kpis["total"] == expected:
+                    break
+                assert time.monotonic() < deadline, f"KPIs never showed the file: {kpis}"
+                time.sleep(0.05)
+            print(f"file to KPIs in {time.monotonic() - dropped:.2f} s")  # the figure, not a test
+            assert kpis["sales"] == stats.good_rows
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=WAIT_S)
+    assert b"Traceback" not in (process.stderr.read() if process.stderr else b"")
+    assert (bucket / "sales-2026-11-20.rejects.csv").exists()
