@@ -78,14 +78,27 @@ def demo(
 
 
 def _serve(settings: Settings, port: int) -> None:
+    """The API (with the pipeline, the sales ETL and the report schedule) on the demo's data,
+    and the dashboard reading it, until Ctrl-C."""
     from pulso.cli.serve import run_api, with_public_url
+    from pulso.dashboard.launch import start_dashboard, stop_dashboard
 
+    api = f"http://127.0.0.1:{port}"
+    dashboard_port = port + 1 if port < 65535 else port - 1
+    log_path = settings.data_dir / "dashboard.log"
+    with log_path.open("ab") as log_file, user_errors():
+        dashboard = start_dashboard(api, port=dashboard_port, output=log_file)
     console.print(
-        f"serving the demo's data: API on http://127.0.0.1:{port} (docs at /docs); "
-        f"try  pulso pdv --api http://127.0.0.1:{port} --store LJ-0001 --amount 25,90"
+        f"serving the demo's data: API on {api} (docs at /docs), dashboard on "
+        f"http://127.0.0.1:{dashboard_port} (log: {log_path}); "
+        f"try  pulso pdv --api {api} --store LJ-0001 --amount 25,90",
+        soft_wrap=True,
     )
-    with user_errors():
-        run_api(with_public_url(settings, "127.0.0.1", port), port=port)
+    try:
+        with user_errors():
+            run_api(with_public_url(settings, "127.0.0.1", port), port=port, etl=True)
+    finally:
+        stop_dashboard(dashboard)
 
 
 def _demo_settings(base: Settings) -> Settings:

@@ -135,3 +135,50 @@ def test_demo_without_report_writes_none(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "report for" not in result.stdout
     assert not (tmp_path / "data" / "demo" / "relatorio").exists()
+
+
+@pytest.mark.slow
+def test_demo_serve_starts_the_api_and_the_dashboard(tmp_path: Path) -> None:
+    import signal
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULSO_")}
+    args = ["demo", "--days", "1", "--stores", "2", "--cities", "1", "--no-report"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pulso", *args, "--serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        answered: set[str] = set()
+        for _ in range(1_200):  # a guard against hanging (2 min), not a speed assertion
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            for url in (
+                f"http://127.0.0.1:{port}/healthz",
+                f"http://127.0.0.1:{port + 1}/_stcore/health",
+            ):
+                try:
+                    if httpx.get(url, timeout=1).status_code == 200:
+                        answered.add(url)
+                except httpx.TransportError:
+                    pass
+            if len(answered) == 2:
+                break
+            time.sleep(0.1)
+        assert len(answered) == 2, f"only {answered} answered"
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    assert f"dashboard on http://127.0.0.1:{port + 1}" in out
+    assert "Traceback" not in err
+    with pytest.raises(httpx.TransportError):  # the dashboard stopped with the demo
+        httpx.get(f"http://127.0.0.1:{port + 1}/_stcore/health", timeout=1)
