@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -21,6 +21,18 @@ app = typer.Typer(no_args_is_help=True)
 
 FORMATS = ("csv", "png", "html")
 _DATE_FORMATS = ["%Y-%m-%d", "%d/%m/%Y"]
+_PERIOD_HELP = "yesterday (the last complete local day) or last-week (Monday to Sunday)."
+PeriodOption = Annotated[str, typer.Option(help=_PERIOD_HELP)]
+FromOption = Annotated[
+    datetime | None,
+    typer.Option("--from", formats=_DATE_FORMATS, help="First local day (with --to)."),
+]
+ToOption = Annotated[
+    datetime | None,
+    typer.Option("--to", formats=_DATE_FORMATS, help="Last local day (with --from)."),
+]
+StoreOption = Annotated[str | None, typer.Option(help="Only this store id.")]
+CityOption = Annotated[str | None, typer.Option(help="Only this city.")]
 
 
 @app.command("heatmaps")
@@ -38,8 +50,8 @@ def heatmaps(
             " all of them, relatorio_mapas_calor.html).",
         ),
     ] = "png,csv",
-    store: Annotated[str | None, typer.Option(help="Only this store id.")] = None,
-    city: Annotated[str | None, typer.Option(help="Only this city.")] = None,
+    store: StoreOption = None,
+    city: CityOption = None,
 ) -> None:
     """Write the 34 payment heatmaps for a period.
 
@@ -115,9 +127,6 @@ def _write_html(grids: list[HeatmapGrid], out: Path, filter_text: str | None) ->
     return write_heatmaps_html(grids, out, generated_at=datetime.now(UTC), filter_text=filter_text)
 
 
-_PERIOD_HELP = "yesterday (the last complete local day) or last-week (Monday to Sunday)."
-
-
 def _period(period: str, start: datetime | None, end: datetime | None) -> tuple[date, date]:
     """The local days a report covers: --from/--to when given, else --period."""
     from pulso.reports.schedule import PERIOD_NAMES, period_dates
@@ -136,21 +145,15 @@ def _period(period: str, start: datetime | None, end: datetime | None) -> tuple[
 
 @app.command("build")
 def build(
-    period: Annotated[str, typer.Option(help=_PERIOD_HELP)] = "yesterday",
-    start: Annotated[
-        datetime | None,
-        typer.Option("--from", formats=_DATE_FORMATS, help="First local day (with --to)."),
-    ] = None,
-    end: Annotated[
-        datetime | None,
-        typer.Option("--to", formats=_DATE_FORMATS, help="Last local day (with --from)."),
-    ] = None,
+    period: PeriodOption = "yesterday",
+    start: FromOption = None,
+    end: ToOption = None,
     out: Annotated[
         Path | None,
         typer.Option(help="Folder for the report (default: PULSO_DATA_DIR/reports/relatorio_...)."),
     ] = None,
-    store: Annotated[str | None, typer.Option(help="Only this store id.")] = None,
-    city: Annotated[str | None, typer.Option(help="Only this city.")] = None,
+    store: StoreOption = None,
+    city: CityOption = None,
 ) -> None:
     """Write a period's whole payment report: 34 PNGs, the HTML page, the PDF, the reading.
 
@@ -164,21 +167,17 @@ def build(
         from pulso.store import open_store
 
         folder = out or report_folder(settings.data_dir / "reports", first, last)
-        opened = open_store(settings)
-        try:
-            with _steps() as step:
-                report = build_payments_report(
-                    opened, settings, start=first, end=last, folder=folder,
-                    store_id=store, city=city, step=step,
-                )  # fmt: skip
-        finally:
-            opened.close()
+        with closing(open_store(settings)) as opened, _steps() as step:
+            report = build_payments_report(
+                opened, settings, start=first, end=last, folder=folder,
+                store_id=store, city=city, step=step,
+            )  # fmt: skip
     _print_report(report)
 
 
 @app.command("send")
 def send(
-    period: Annotated[str, typer.Option(help=_PERIOD_HELP)] = "yesterday",
+    period: PeriodOption = "yesterday",
     channels: Annotated[
         str,
         typer.Option(
@@ -186,16 +185,10 @@ def send(
             "or every configured channel."
         ),
     ] = "",
-    start: Annotated[
-        datetime | None,
-        typer.Option("--from", formats=_DATE_FORMATS, help="First local day (with --to)."),
-    ] = None,
-    end: Annotated[
-        datetime | None,
-        typer.Option("--to", formats=_DATE_FORMATS, help="Last local day (with --from)."),
-    ] = None,
-    store: Annotated[str | None, typer.Option(help="Only this store id.")] = None,
-    city: Annotated[str | None, typer.Option(help="Only this city.")] = None,
+    start: FromOption = None,
+    end: ToOption = None,
+    store: StoreOption = None,
+    city: CityOption = None,
 ) -> None:
     """Build a period's payment report and send it by e-mail, Telegram and/or Slack.
 
@@ -210,15 +203,11 @@ def send(
         from pulso.store import open_store
 
         chosen = channels_from_setting(channels or settings.report_channels)
-        opened = open_store(settings)
-        try:
-            with _steps() as step:
-                sent = send_report(
-                    opened, settings, start=first, end=last, channels=chosen,
-                    store_id=store, city=city, step=step,
-                )  # fmt: skip
-        finally:
-            opened.close()
+        with closing(open_store(settings)) as opened, _steps() as step:
+            sent = send_report(
+                opened, settings, start=first, end=last, channels=chosen,
+                store_id=store, city=city, step=step,
+            )  # fmt: skip
     _print_report(sent.report)
     for result in sent.delivery.results:
         colour = "green" if result.ok else "red"

@@ -41,9 +41,11 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from loopback_http import LoopbackHttp
 
 from pulso.pix.brcode import build_dynamic
 from pulso.pix.qr import qr_png
@@ -92,24 +94,18 @@ class FakeMercadoPago:
         self._faults: list[_Fault] = []
         self._lock = threading.Lock()
         self._ids = itertools.count(1_300_000_001)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        # A short poll interval: shutdown() waits for it, once per test.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-        )
+        self._http = LoopbackHttp(_handler_for(self))
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._http.url
 
     def __enter__(self) -> FakeMercadoPago:
-        self._thread.start()
+        self._http.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._http.stop()
 
     # ---------------------------------------------------------------- scripting from tests
 

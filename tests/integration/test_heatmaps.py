@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from payment_rows import BACKENDS, LocalRow, filled_store, local_rows, payment
 
 from pulso.analytics.heatmaps import (
     HEATMAPS,
@@ -37,16 +38,11 @@ from pulso.analytics.heatmaps import (
 )
 from pulso.errors import PulsoError
 from pulso.store import Store
-from pulso.store.duckdb import DuckDBStore
-from pulso.store.postgres import PostgresStore
-from pulso.store.tables import PAYMENTS, ColumnBatch
 
-BACKENDS = ["duckdb", pytest.param("postgresql", marks=pytest.mark.postgres)]
 START, END = date(2024, 5, 13), date(2024, 5, 19)
-UTC_OFFSET = timedelta(hours=3)  # São Paulo has kept UTC-3 all year since 2019
 
 # id, store, city, uf, local time, paid cents, confirmation seconds, status
-ROWS: list[tuple[str, str, str, str, datetime, int, float | None, str]] = [
+ROWS: list[LocalRow] = [
     ("p1", "loja-a", "Recife", "PE", datetime(2024, 5, 13, 10, 0, 10), 1000, 2.0, "confirmed"),
     ("p2", "loja-a", "Recife", "PE", datetime(2024, 5, 13, 10, 0, 50), 3000, 4.0, "confirmed"),
     ("p3", "loja-a", "Recife", "PE", datetime(2024, 5, 13, 10, 4, 0), 2002, 6.0, "confirmed"),
@@ -58,46 +54,12 @@ ROWS: list[tuple[str, str, str, str, datetime, int, float | None, str]] = [
     ("q1", "loja-a", "Recife", "PE", datetime(2024, 5, 12, 23, 59, 0), 100, 1.0, "confirmed"),
     ("q2", "loja-a", "Recife", "PE", datetime(2024, 5, 20, 0, 0, 30), 200, 1.0, "confirmed"),
 ]
-STATUS_RANK = {"confirmed": 3, "failed": 2}
-
-
-def _payments_batch() -> ColumnBatch:
-    batch: ColumnBatch = {name: [] for name in PAYMENTS.column_names}
-    for charge_id, store_id, city, uf, local, cents, seconds, status in ROWS:
-        created_at = (local + UTC_OFFSET).replace(tzinfo=UTC)
-        confirmed = status == "confirmed"
-        row: dict[str, Any] = dict.fromkeys(PAYMENTS.column_names)
-        row.update(
-            charge_id=charge_id,
-            store_id=store_id,
-            city=city,
-            uf=uf,
-            amount_cents=cents,
-            paid_cents=cents if confirmed else None,
-            status=status,
-            status_rank=STATUS_RANK[status],
-            created_at=created_at,
-            confirmed_at=created_at + timedelta(seconds=seconds) if seconds else None,
-            confirmation_seconds=seconds,
-            updated_at=created_at,
-        )
-        for name, value in row.items():
-            batch[name].append(value)
-    return batch
 
 
 @pytest.fixture(params=BACKENDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    opened: Store
-    if request.param == "duckdb":
-        opened = DuckDBStore(tmp_path / "store" / "pulso.duckdb")
-    else:
-        opened = PostgresStore(request.getfixturevalue("postgres_url"))
-    opened.migrate()
-    with opened.transaction() as tx:
-        tx.upsert(PAYMENTS, _payments_batch())
-    yield opened
-    opened.close()
+    with filled_store(request, tmp_path / "store", local_rows(ROWS)) as opened:
+        yield opened
 
 
 def _grid(store: Store, name: str, **kwargs: Any) -> HeatmapGrid:
@@ -494,41 +456,25 @@ EDGE_ROWS: list[tuple[str, str | None, str | None, datetime, int | None, float |
 ]
 
 
-def _edge_batch() -> ColumnBatch:
-    batch: ColumnBatch = {name: [] for name in PAYMENTS.column_names}
-    for charge_id, store_id, city, utc, cents, seconds in EDGE_ROWS:
-        created_at = utc.replace(tzinfo=UTC)
-        row: dict[str, Any] = dict.fromkeys(PAYMENTS.column_names)
-        row.update(
-            charge_id=charge_id,
+def _edge_rows() -> list[dict[str, Any]]:
+    return [
+        payment(
+            charge_id,
+            created_at=utc.replace(tzinfo=UTC),
             store_id=store_id,
             city=city,
             amount_cents=cents or 100,
             paid_cents=cents,
-            status="confirmed",
-            status_rank=3,
-            created_at=created_at,
-            confirmed_at=created_at + timedelta(seconds=seconds or 1),
-            confirmation_seconds=seconds,
-            updated_at=created_at,
+            seconds=seconds,
         )
-        for name, value in row.items():
-            batch[name].append(value)
-    return batch
+        for charge_id, store_id, city, utc, cents, seconds in EDGE_ROWS
+    ]
 
 
 @pytest.fixture(params=BACKENDS)
 def edge_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    opened: Store
-    if request.param == "duckdb":
-        opened = DuckDBStore(tmp_path / "edge" / "pulso.duckdb")
-    else:
-        opened = PostgresStore(request.getfixturevalue("postgres_url"))
-    opened.migrate()
-    with opened.transaction() as tx:
-        tx.upsert(PAYMENTS, _edge_batch())
-    yield opened
-    opened.close()
+    with filled_store(request, tmp_path / "edge", _edge_rows()) as opened:
+        yield opened
 
 
 @pytest.mark.parametrize(

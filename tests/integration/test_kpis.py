@@ -26,12 +26,12 @@ the previous period the week before):
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
+from payment_rows import BACKENDS, LocalRow, filled_store, local_rows
 
 from pulso.analytics.kpis import (
     DAY_PARTS,
@@ -44,17 +44,11 @@ from pulso.analytics.kpis import (
 )
 from pulso.errors import PulsoError
 from pulso.store import Store
-from pulso.store.duckdb import DuckDBStore
-from pulso.store.postgres import PostgresStore
-from pulso.store.tables import PAYMENTS, ColumnBatch
 
-BACKENDS = ["duckdb", pytest.param("postgresql", marks=pytest.mark.postgres)]
 START, END = date(2024, 5, 13), date(2024, 5, 19)
-UTC_OFFSET = timedelta(hours=3)  # São Paulo has kept UTC-3 all year since 2019
-STATUS_RANK = {"pending": 0, "expired": 1, "failed": 2, "confirmed": 3}
 
 # id, store, city, uf, local time, cents, confirmation seconds, status
-ROWS: list[tuple[str, str, str, str, datetime, int, float | None, str]] = [
+ROWS: list[LocalRow] = [
     ("p1", "loja-a", "Recife", "PE", datetime(2024, 5, 13, 10, 0, 10), 1000, 2.0, "confirmed"),
     ("p2", "loja-a", "Recife", "PE", datetime(2024, 5, 13, 10, 0, 50), 3000, 4.0, "confirmed"),
     ("p3", "loja-a", "Recife", "PE", datetime(2024, 5, 13, 10, 4, 0), 1958, 6.0, "confirmed"),
@@ -74,43 +68,10 @@ ROWS: list[tuple[str, str, str, str, datetime, int, float | None, str]] = [
 ]
 
 
-def _payments_batch() -> ColumnBatch:
-    batch: ColumnBatch = {name: [] for name in PAYMENTS.column_names}
-    for charge_id, store_id, city, uf, local, cents, seconds, status in ROWS:
-        created_at = (local + UTC_OFFSET).replace(tzinfo=UTC)
-        confirmed = status == "confirmed"
-        row: dict[str, Any] = dict.fromkeys(PAYMENTS.column_names)
-        row.update(
-            charge_id=charge_id,
-            store_id=store_id,
-            city=city,
-            uf=uf,
-            amount_cents=cents,
-            paid_cents=cents if confirmed else None,
-            status=status,
-            status_rank=STATUS_RANK[status],
-            created_at=created_at,
-            confirmed_at=created_at + timedelta(seconds=seconds or 0) if confirmed else None,
-            confirmation_seconds=seconds,
-            updated_at=created_at,
-        )
-        for name, value in row.items():
-            batch[name].append(value)
-    return batch
-
-
 @pytest.fixture(params=BACKENDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    opened: Store
-    if request.param == "duckdb":
-        opened = DuckDBStore(tmp_path / "store" / "pulso.duckdb")
-    else:
-        opened = PostgresStore(request.getfixturevalue("postgres_url"))
-    opened.migrate()
-    with opened.transaction() as tx:
-        tx.upsert(PAYMENTS, _payments_batch())
-    yield opened
-    opened.close()
+    with filled_store(request, tmp_path, local_rows(ROWS)) as opened:
+        yield opened
 
 
 @pytest.fixture

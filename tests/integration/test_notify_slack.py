@@ -25,11 +25,12 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
+from loopback_http import LoopbackHttp
 
 from pulso.notify import (
     Attachment,
@@ -88,27 +89,22 @@ class FakeSlack:
         self._ids = itertools.count(1)
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-        )
+        self._http = LoopbackHttp(_handler_for(self))
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._http.url
 
     @property
     def webhook_url(self) -> str:
         return self.url + HOOK_PATH
 
     def __enter__(self) -> FakeSlack:
-        self._thread.start()
+        self._http.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._http.stop()
 
     def fail_next(
         self, path: str, status: int, body: str, *, times: int = 1, retry_after: int | None = None
