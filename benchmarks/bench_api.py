@@ -20,8 +20,11 @@ parses and carries the amount). It costs ~0.1 ms of CPU per request, where httpx
 1.5-2.5 ms: on a 2-core machine the client shares the cores with the server, and an
 expensive client would measure itself. Phase 2 uses httpx and websockets (latency, not rate).
 
+``--client httpx`` drives phase 1 with httpx instead (both phases then cost the client far
+more CPU than the server; kept to compare with the first figures).
+
     python benchmarks/bench_api.py [--charges 6000] [--concurrency 32] [--rounds 3]
-        [--tills 200] [--no-pipeline] [--store-url postgresql://...]
+        [--tills 200] [--no-pipeline] [--client raw|httpx] [--store-url postgresql://...]
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ class Figure:
     server_cpu_s: float = 0.0
     client_cpu_s: float = 0.0
     cpu_of: str = "server"
+    load: float | None = None  # the machine's 1-minute load average while it ran
 
     @property
     def rate(self) -> float:
@@ -114,7 +118,13 @@ def free_port() -> int:
 
 
 def start_server(
-    data_dir: Path, port: int, dead_port: int, *, pipeline: bool, store_url: str
+    data_dir: Path,
+    port: int,
+    dead_port: int,
+    *,
+    pipeline: bool,
+    store_url: str,
+    linger_s: float | None = None,
 ) -> subprocess.Popen[bytes]:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PULSO_")},
@@ -136,6 +146,7 @@ def start_server(
         "--demo-stores",
         "20",
         "--pipeline" if pipeline else "--no-pipeline",
+        *([] if linger_s is None else ["--pipeline-linger", str(linger_s)]),
     ]
     return subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=data_dir
@@ -300,6 +311,27 @@ def charge_problem(sent: dict[str, str], response: RawResponse) -> str | None:
     return None
 
 
+class HttpxConnection:
+    """The same requests sent with httpx (``--client httpx``): what the first versions of
+    this benchmark used; it costs the client 1.5-2.5 ms of CPU per request."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
+    async def request(self, raw: bytes) -> RawResponse:
+        head, _, body = raw.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        method, path, _ = lines[0].split(" ", 2)
+        headers = dict(_header(line) for line in lines[1:])
+        headers.pop("content-length", None)
+        headers.pop("host", None)
+        answer = await self._client.request(method, path, headers=headers, content=body or None)
+        return RawResponse(answer.status_code, dict(answer.headers), answer.content)
+
+    def close(self) -> None:
+        pass
+
+
 async def run_load(
     endpoint: Endpoint,
     port: int,
@@ -309,19 +341,40 @@ async def run_load(
     *,
     check_every: int,
     name: str | None = None,
+    client: str = "raw",
 ) -> Figure:
     """``count`` requests, ``concurrency`` connections each with one in flight, stopping
     early after ``max_seconds``."""
+    if client == "httpx":
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60
+        ) as shared:
+            connections: list[RawConnection] | list[HttpxConnection] = [
+                HttpxConnection(shared) for _ in range(concurrency)
+            ]
+            return await _drive(endpoint, connections, count, max_seconds, check_every, name)
     loop = asyncio.get_running_loop()
     connections = [
         (await loop.create_connection(RawConnection, "127.0.0.1", port))[1]
         for _ in range(concurrency)
     ]
+    return await _drive(endpoint, connections, count, max_seconds, check_every, name)
+
+
+async def _drive(
+    endpoint: Endpoint,
+    connections: list[RawConnection] | list[HttpxConnection],
+    count: int,
+    max_seconds: float,
+    check_every: int,
+    name: str | None,
+) -> Figure:
     latencies: list[float] = []
     next_index = 0
     deadline = time.perf_counter() + max_seconds
 
-    async def worker(connection: RawConnection) -> None:
+    async def worker(connection: RawConnection | HttpxConnection) -> None:
         nonlocal next_index
         while next_index < count and time.perf_counter() < deadline:
             index = next_index
@@ -356,19 +409,40 @@ async def bench_charges(
     machine: other jobs on it change both figures, and their ratio much less."""
     host = f"127.0.0.1:{port}"
     healthz, create = Healthz(host), CreateCharge(host)
-    load = dict(check_every=args.check_every)
     warm = min(1000, args.charges)
-    await run_load(create, port, warm, args.concurrency, 15, name="warm-up", **load)
+    await run_load(
+        create, port, warm, args.concurrency, 15, name="warm-up", check_every=1, client=args.client
+    )
     await asyncio.sleep(2)  # let the pipeline fold the warm-up's events first
     rounds = []
     offset = warm
     for _ in range(args.rounds):
+        load_before = os.getloadavg()[0]
         baseline = await measured(
-            pid, run_load(healthz, port, args.charges * 2, args.concurrency, 10, **load)
+            pid,
+            run_load(
+                healthz,
+                port,
+                args.charges * 2,
+                args.concurrency,
+                10,
+                check_every=args.check_every,
+                client=args.client,
+            ),
         )
         charges = await measured(
-            pid, run_load(_Offset(create, offset), port, args.charges, args.concurrency, 20, **load)
+            pid,
+            run_load(
+                _Offset(create, offset),
+                port,
+                args.charges,
+                args.concurrency,
+                20,
+                check_every=args.check_every,
+                client=args.client,
+            ),
         )
+        baseline.load = charges.load = (load_before + os.getloadavg()[0]) / 2
         offset += args.charges
         rounds.append((baseline, charges))
         await asyncio.sleep(1)
@@ -534,11 +608,36 @@ async def push_one(
     return time.perf_counter() - sent
 
 
+def fsync_ms(folder: Path, count: int = 100) -> tuple[float, float]:
+    """p50 and p99 of a 4 KiB write + fsync in ``folder``: what each DuckDB commit waits
+    for at least (a charge is answered only once its record is committed)."""
+    path = folder / "fsync-probe"
+    took = []
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for _ in range(count):
+            os.write(fd, b"x" * 4096)
+            started = time.perf_counter()
+            os.fsync(fd)
+            took.append(time.perf_counter() - started)
+    finally:
+        os.close(fd)
+        path.unlink()
+    took.sort()
+    return took[len(took) // 2] * 1000, took[int(len(took) * 0.99)] * 1000
+
+
 async def main_async(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory(prefix="pulso-bench-api-") as folder:
+    with tempfile.TemporaryDirectory(prefix="pulso-bench-api-", dir=args.data_dir) as folder:
+        disk_before = fsync_ms(Path(folder))
         port, dead_port = free_port(), free_port()
         server = start_server(
-            Path(folder), port, dead_port, pipeline=args.pipeline, store_url=args.store_url
+            Path(folder),
+            port,
+            dead_port,
+            pipeline=args.pipeline,
+            store_url=args.store_url,
+            linger_s=args.pipeline_linger,
         )
         base_url = f"http://127.0.0.1:{port}"
         try:
@@ -549,27 +648,25 @@ async def main_async(args: argparse.Namespace) -> None:
             server.terminate()
             server.wait(timeout=30)
         alone = await in_process(args, Path(folder)) if args.in_process else None
+        disk_after = fsync_ms(Path(folder))
     pipeline = "on" if args.pipeline else "off"
     store = "PostgreSQL" if args.store_url else "DuckDB"
     print(
         f"concurrency {args.concurrency}, sandbox PSP, {store} + local bus, pipeline {pipeline},"
-        f" {os.cpu_count()} cores shared by server and client (raw HTTP/1.1 client)"
+        f" {os.cpu_count()} cores shared by server and client ({args.client} HTTP/1.1 client)"
+    )
+    print(
+        f"data folder {args.data_dir or tempfile.gettempdir()}: fsync p50/p99"
+        f" {disk_before[0]:.1f}/{disk_before[1]:.1f} ms before,"
+        f" {disk_after[0]:.1f}/{disk_after[1]:.1f} ms after (each commit waits for one)"
     )
     for number, (baseline, charges) in enumerate(rounds, 1):
-        print(f"round {number}")
+        print(f"round {number} (load average {charges.load:.1f})")
         for figure in (baseline, charges):
             print("  " + figure.line())
         print(f"    charges/s ÷ healthz/s = {charges.rate / baseline.rate:.2f}")
+    print(summary(rounds))
     best = max(rounds, key=lambda r: r[1].rate)
-    rates = sorted(r[1].rate for r in rounds)
-    p99s = sorted(r[1].pct_ms(0.99) for r in rounds)
-    ratios = sorted(r[1].rate / r[0].rate for r in rounds)
-    print(
-        f"best round: {best[1].rate:,.0f} charges/s, p99 {best[1].pct_ms(0.99):.1f} ms"
-        f" (healthz {best[0].rate:,.0f}/s, ratio {best[1].rate / best[0].rate:.2f});"
-        f" over {len(rounds)} rounds: {rates[0]:,.0f}-{rates[-1]:,.0f} charges/s,"
-        f" p99 {p99s[0]:.0f}-{p99s[-1]:.0f} ms, ratio {ratios[0]:.2f}-{ratios[-1]:.2f}"
-    )
     met = best[1].rate >= 1500 and best[1].pct_ms(0.99) <= 50
     print(f"  target ≥ 1,500 charges/s with p99 ≤ 50 ms: {'met' if met else 'not met'}")
     if alone is not None:
@@ -587,6 +684,30 @@ async def main_async(args: argparse.Namespace) -> None:
     print(f"  mean push {statistics.fmean(push_figure.latencies_s) * 1000:.1f} ms")
 
 
+def summary(rounds: list[tuple[Figure, Figure]]) -> str:
+    """Min / median / best over the rounds: charges/s, p99, ratio to healthz, load."""
+
+    def spread(values: list[float], fmt: str) -> str:
+        ordered = sorted(values)
+        low, mid, high = ordered[0], statistics.median(ordered), ordered[-1]
+        return f"{low:{fmt}} / {mid:{fmt}} / {high:{fmt}}"
+
+    best = max(rounds, key=lambda r: r[1].rate)
+    return "\n".join(
+        [
+            f"over {len(rounds)} rounds, min / median / max:",
+            f"  charges/s          {spread([c.rate for _, c in rounds], ',.0f')}",
+            f"  p99 ms             {spread([c.pct_ms(0.99) for _, c in rounds], '.1f')}",
+            f"  healthz/s          {spread([b.rate for b, _ in rounds], ',.0f')}",
+            f"  charges ÷ healthz  {spread([c.rate / b.rate for b, c in rounds], '.2f')}",
+            f"  load average       {spread([c.load or 0.0 for _, c in rounds], '.1f')}",
+            f"best round: {best[1].rate:,.0f} charges/s, p99 {best[1].pct_ms(0.99):.1f} ms"
+            f" (healthz {best[0].rate:,.0f}/s, ratio {best[1].rate / best[0].rate:.2f},"
+            f" load {best[1].load or 0.0:.1f})",
+        ]
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--charges", type=int, default=6000, help="charges per round")
@@ -601,6 +722,25 @@ def main() -> None:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="also create the charges in this process, without HTTP (the store's ceiling)",
+    )
+    parser.add_argument(
+        "--pipeline-linger",
+        type=float,
+        default=None,
+        help="the server's --pipeline-linger (default: pulso serve's)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="where the server's temporary data folder goes (default: the system's temporary "
+        "folder); e.g. /dev/shm to see the figure without the disk's fsync latency (not "
+        "durable: a diagnosis, not the figure)",
+    )
+    parser.add_argument(
+        "--client",
+        choices=("raw", "httpx"),
+        default="raw",
+        help="load generator of the charge rounds: the lean raw HTTP/1.1 client, or httpx",
     )
     parser.add_argument(
         "--webhook-rate", type=float, default=100.0, help="webhooks per second to the tills"

@@ -140,10 +140,13 @@ class ChargeService:
             change = follow_psp(psp_charge, self.clock())
         else:
             change = await asyncio.to_thread(self._issue_change, charge)
-        return ChargeCreation(self._update_behind(charge, change), created=True)
+        return ChargeCreation(self._update_behind(loop, charge, change), created=True)
 
-    def _update_behind(self, charge: Charge, change: Change) -> Charge:
-        """Submit ``change`` and return the charge it will make, readable at once."""
+    def _update_behind(
+        self, loop: asyncio.AbstractEventLoop, charge: Charge, change: Change
+    ) -> Charge:
+        """Submit ``change`` (from ``loop``'s thread) and return the charge it will make,
+        readable at once."""
         issued = change(charge) or charge
         psp_key = (issued.psp, issued.psp_payment_id or "")
         self._issuing[charge.charge_id] = issued
@@ -161,7 +164,7 @@ class ChargeService:
                     error,
                 )
 
-        self.ledger.update_later(charge.charge_id, change, settled)
+        self.ledger.update_later(charge.charge_id, change, settled, loop=loop)
         return issued
 
     def issue(self, charge: Charge) -> Charge:

@@ -155,7 +155,11 @@ class ChargeLedger:
         default_cache = DEFAULT_CACHE_SIZE if store.dialect == "duckdb" else 0
         self._cache_size = default_cache if cache_size is None else cache_size
         self._listeners = list(listeners)
-        self._queue: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Op | list[_Op] | None] = queue.SimpleQueue()
+        # Ops submitted from an event loop, handed over once per loop turn (_submit_soon);
+        # touched only on that loop's thread.
+        self._soon: list[_Op] = []
+        self._soon_loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
         self._lock = threading.Lock()
@@ -194,9 +198,10 @@ class ChargeLedger:
     def reserve_on(
         self, loop: asyncio.AbstractEventLoop, charge: Charge
     ) -> asyncio.Future[Reservation]:
-        """:meth:`reserve`, answered as a future of ``loop`` (which must be running)."""
+        """:meth:`reserve`, answered as a future of ``loop`` (which must be running; call
+        this from its thread)."""
         future: asyncio.Future[Reservation] = loop.create_future()
-        self._submit(_Reserve(charge, OnLoop(future)))
+        self._submit_soon(loop, _Reserve(charge, OnLoop(future)))
         return future
 
     def update(self, charge_id: str, change: Change) -> Future[Update]:
@@ -205,10 +210,22 @@ class ChargeLedger:
         self._submit(_Update(charge_id, change, future))
         return future
 
-    def update_later(self, charge_id: str, change: Change, settled: Settled) -> None:
+    def update_later(
+        self,
+        charge_id: str,
+        change: Change,
+        settled: Settled,
+        *,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
         """:meth:`update` for a caller that does not wait: it may be committed with a
-        later batch, up to ``defer_s`` from now; ``settled`` then runs on the writer thread."""
-        self._submit(_Update(charge_id, change, Callback(settled), deferrable=True))
+        later batch, up to ``defer_s`` from now; ``settled`` then runs on the writer thread.
+        A caller on ``loop``'s thread names it, to hand the op over with its neighbours."""
+        op = _Update(charge_id, change, Callback(settled), deferrable=True)
+        if loop is None:
+            self._submit(op)
+        else:
+            self._submit_soon(loop, op)
 
     def touch(self, charge_ids: Sequence[str], at: datetime) -> Future[None]:
         """Record that the reconciler checked these charges with the PSP at ``at``."""
@@ -227,6 +244,29 @@ class ChargeLedger:
             settle_on_loops([op.future])
         else:
             self._queue.put(op)
+
+    def _submit_soon(self, loop: asyncio.AbstractEventLoop, op: _Op) -> None:
+        """Queue ``op`` from ``loop``'s thread with the other ops that loop submits in the
+        same turn: one hand-over per turn instead of one per op (waking the writer thread
+        for each op took 7-11 % of the event loop's time under load, py-spy)."""
+        if self._soon_loop is loop and self._soon:
+            self._soon.append(op)
+            return
+        if self._soon:  # another loop's ops, still waiting for their turn: send them now
+            self._flush_soon()
+        self._soon_loop = loop
+        self._soon.append(op)
+        loop.call_soon(self._flush_soon)
+
+    def _flush_soon(self) -> None:
+        ops, self._soon = self._soon, []
+        if not ops:
+            return
+        if self._closed or self._thread is None:
+            for op in ops:
+                self._submit(op)  # fails each, as a direct submission would
+        else:
+            self._queue.put(ops)
 
     # --- reads (any thread) ------------------------------------------------------------
 
@@ -274,13 +314,14 @@ class ChargeLedger:
         except queue.Empty:
             return ops, False
         while item is not None:
-            if isinstance(item, _Update) and item.deferrable:
-                if not self._deferred:
-                    self._deferred_since = time.monotonic()
-                self._deferred.append(item)
-                self._deferred_ids.add(item.charge_id)
-            else:
-                ops.append(item)
+            for op in item if isinstance(item, list) else (item,):
+                if isinstance(op, _Update) and op.deferrable:
+                    if not self._deferred:
+                        self._deferred_since = time.monotonic()
+                    self._deferred.append(op)
+                    self._deferred_ids.add(op.charge_id)
+                else:
+                    ops.append(op)
             if len(ops) >= self._max_batch or len(self._deferred) >= self._max_deferred:
                 return ops, False
             try:

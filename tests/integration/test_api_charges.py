@@ -236,6 +236,41 @@ def test_a_repeated_header_is_left_to_the_route(api: Api, answered_by: list[str]
     assert response.json()["id"] in {charge_id_for("one"), charge_id_for("two")}
 
 
+def test_the_hot_path_answers_an_unexpected_error_with_a_500_problem_and_counts_it(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The hot path runs in front of Starlette's server-error layer: it answers as that would.
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(api.app.state.pulso.service, "create_async", broken)
+    client = TestClient(api.app, headers={"X-API-Key": TOKEN}, raise_server_exceptions=False)
+
+    response = client.post("/v1/pix/charges", json=body())
+
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == "urn:pulso:problem:internal"
+    assert "a bug" not in response.text
+    assert 'route="/v1/pix/charges",status="500"} 1.0' in client.get("/metrics").text
+
+
+def test_the_hot_path_leaves_a_body_over_the_limit_to_the_413(
+    api: Api, answered_by: list[str]
+) -> None:
+    def chunks() -> Iterator[bytes]:  # well-formed JSON, announced as such, but too long
+        yield orjson.dumps(body(description="x" * 70_000))
+
+    response = api.client.post(
+        "/v1/pix/charges", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 413
+    assert response.json()["type"] == "urn:pulso:problem:payload-too-large"
+    assert answered_by == []
+    assert api.count() == 0
+
+
 def test_get_returns_the_charge_and_unknown_ids_are_404(api: Api) -> None:
     created = api.post(body()).json()
 
