@@ -12,12 +12,19 @@ file's clean twin), then times:
   model per row (the same record rules, ``pulso.etl.record.SaleRow``), ``DataFrame.to_sql``
   through SQLAlchemy into the same PostgreSQL table;
 - the ceiling: a bare ``COPY`` of the unvalidated file into a PostgreSQL table with the same
-  primary key and index, and DuckDB's own ``COPY`` of it into a table with the same key.
+  primary key and index, and DuckDB's own ``COPY`` of it into a table with the same key, and
+  into one without (what the primary key costs).
 
-The machine is shared: the load average is printed beside the figures.
+The machine is shared: the load average is printed beside the figures, and so is the CPU time
+each run used in this machine's pulso processes (user + system, all threads; for PostgreSQL the
+client's share only). CPU time moves far less with the load than wall time does, and for
+DuckDB ``rows / (CPU s / cores)`` bounds what a run could reach with the cores to itself.
+``--repeat N`` runs the DuckDB ETL and both DuckDB COPYs N times, interleaved, and reports
+the medians.
 
     python benchmarks/bench_etl.py [--rows 1000000] [--bad-rate 0.01] [--seed-rows 100000]
         [--postgres-url postgresql://postgres@127.0.0.1:5432/test] [--no-postgres] [--no-seed]
+        [--repeat 3]
     python benchmarks/bench_etl.py --rows 5000000   # the memory figure
 """
 
@@ -27,6 +34,7 @@ import argparse
 import multiprocessing
 import os
 import resource
+import statistics
 import tempfile
 import time
 import uuid
@@ -52,6 +60,8 @@ POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 DUCKDB_TARGET = 700_000
 POSTGRES_TARGET = 250_000
 COPY_SHARE_TARGET = 0.65
+DUCKDB_COPY = "DuckDB COPY → duckdb"
+DUCKDB_COPY_NO_KEY = "DuckDB COPY, no key"
 MEMORY_TARGET_MB = 1024
 # The file's columns with the sales table's key and index: what a bare COPY loads into.
 COPY_TABLE = """CREATE TABLE {name} (
@@ -67,10 +77,18 @@ class Timing:
     seconds: float
     peak_rss_mb: float | None = None
     note: str = ""
+    cpu_s: float | None = None  # user + system time of the process doing the work
 
     @property
     def rate(self) -> float:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def cpu_bound_rate(self) -> float | None:
+        """The rate if the work kept every core busy and had them to itself."""
+        if not self.cpu_s:
+            return None
+        return self.rows / (self.cpu_s / (os.cpu_count() or 1))
 
 
 def main() -> None:
@@ -80,9 +98,7 @@ def main() -> None:
         path = _generate(work, args.rows, args.bad_rate)
         # A bare COPY stops at the first bad line: with --bad-rate it loads the clean twin.
         clean = path if args.bad_rate == 0 else _generate(work / "clean", args.rows, 0.0)
-        duck = _in_child("duckdb", str(path), str(work / "etl.duckdb"))
-        duck_copy = _duckdb_copy(clean, work / "copy.duckdb")
-        timings = [duck, duck_copy]
+        timings = _duckdb_rounds(path, clean, work, args.repeat)
         if not args.no_postgres:
             with _schema(args.postgres_url) as url:
                 postgres = _in_child("postgresql", str(path), url)
@@ -104,6 +120,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--postgres-url", default=POSTGRES_URL)
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--no-seed", action="store_true")
+    parser.add_argument("--repeat", type=int, default=1, help="DuckDB runs, interleaved")
     return parser.parse_args()
 
 
@@ -120,6 +137,40 @@ def _generate(folder: Path, rows: int, bad_rate: float) -> Path:
     return path
 
 
+def _duckdb_rounds(path: Path, clean: Path, work: Path, repeat: int) -> list[Timing]:
+    """The DuckDB ETL and both bare COPYs, ``repeat`` times in turn; the median of each."""
+    rounds: dict[str, list[Timing]] = {}
+    for i in range(max(1, repeat)):
+        for timing in (
+            _in_child("duckdb", str(path), str(work / f"etl-{i}.duckdb")),
+            _duckdb_copy(clean, work / f"copy-{i}.duckdb", primary_key=True),
+            _duckdb_copy(clean, work / f"copy-nokey-{i}.duckdb", primary_key=False),
+        ):
+            rounds.setdefault(timing.label, []).append(timing)
+        for name in work.glob("*.duckdb*"):  # a GB a round at 5 M rows
+            name.unlink()
+    if repeat > 1:
+        for label, runs in rounds.items():
+            rates = ", ".join(f"{t.rate:,.0f}" for t in runs)
+            print(f"  {label}: {rates} rows/s")
+    return [_median(runs) for runs in rounds.values()]
+
+
+def _median(runs: list[Timing]) -> Timing:
+    by_time = sorted(runs, key=lambda t: t.seconds)
+    middle = by_time[(len(by_time) - 1) // 2]
+    cpu = [t.cpu_s for t in runs if t.cpu_s is not None]
+    peak = [t.peak_rss_mb for t in runs if t.peak_rss_mb is not None]
+    return Timing(
+        middle.label,
+        middle.rows,
+        statistics.median(t.seconds for t in runs),
+        max(peak) if peak else None,
+        middle.note,
+        statistics.median(cpu) if cpu else None,
+    )
+
+
 # --- the ETL, in a process of its own ------------------------------------------------------
 
 
@@ -133,6 +184,7 @@ def _in_child(kind: str, path: str, target: str) -> Timing:
         result["seconds"],
         result["peak_rss_mb"],
         f"{result['loaded']:,} loaded, {result['rejected']:,} rejected",
+        result["cpu_s"],
     )
 
 
@@ -141,9 +193,11 @@ def _etl_child(kind: str, path: str, target: str) -> dict[str, Any]:
     store = DuckDBStore(Path(target)) if kind == "duckdb" else PostgresStore(target)
     try:
         store.migrate()
+        cpu_before = _cpu_s()
         started = time.perf_counter()
         record = run_file(store, path, settings)
         seconds = time.perf_counter() - started
+        cpu = _cpu_s() - cpu_before
     finally:
         store.close()
     return {
@@ -152,7 +206,13 @@ def _etl_child(kind: str, path: str, target: str) -> dict[str, Any]:
         "rejected": record.rows_rejected,
         "seconds": seconds,
         "peak_rss_mb": _peak_rss_mb(),
+        "cpu_s": cpu,
     }
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # every thread of this process
+    return usage.ru_utime + usage.ru_stime
 
 
 def _peak_rss_mb() -> float:
@@ -201,17 +261,24 @@ def _postgres_copy(path: Path, url: str) -> Timing:
     return Timing("bare COPY → postgresql", count, seconds, note="no checks")
 
 
-def _duckdb_copy(path: Path, target: Path) -> Timing:
+def _duckdb_copy(path: Path, target: Path, *, primary_key: bool) -> Timing:
+    """DuckDB's own COPY, in this process (its CPU time is this process's)."""
+    ddl = COPY_TABLE.format(name="sales_copy", money="DECIMAL(14,2)")
+    if not primary_key:
+        ddl = ddl.replace(", PRIMARY KEY (sale_id)", "")
     conn = duckdb.connect(str(target))
     try:
-        conn.execute(COPY_TABLE.format(name="sales_copy", money="DECIMAL(14,2)"))
+        conn.execute(ddl)
+        cpu_before = _cpu_s()
         started = time.perf_counter()
         conn.execute(f"COPY sales_copy FROM '{path}' (HEADER true)")
         seconds = time.perf_counter() - started
+        cpu = _cpu_s() - cpu_before
         count = int(conn.execute("SELECT count(*) FROM sales_copy").fetchall()[0][0])
     finally:
         conn.close()
-    return Timing("DuckDB COPY → duckdb", count, seconds, note="no checks")
+    label = DUCKDB_COPY if primary_key else DUCKDB_COPY_NO_KEY
+    return Timing(label, count, seconds, note="no checks", cpu_s=cpu)
 
 
 def _seed_approach(path: Path, url: str, rows: int) -> Timing:
@@ -253,14 +320,31 @@ def _report(timings: list[Timing], args: argparse.Namespace) -> None:
     print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     for t in timings:
         rss = f"  peak RSS {t.peak_rss_mb:,.0f} MB" if t.peak_rss_mb is not None else ""
+        cpu = f"  CPU {t.cpu_s:5.2f} s" if t.cpu_s is not None else ""
         print(
             f"{t.label:34s} {t.rows:>10,} rows {t.seconds:7.2f} s {t.rate:>11,.0f} rows/s"
-            f"{rss}  {t.note}"
+            f"{cpu}{rss}  {t.note}"
         )
     by_label = {t.label: t for t in timings}
     duck = by_label["pulso etl → duckdb"]
+    duck_copy, no_key = by_label[DUCKDB_COPY], by_label[DUCKDB_COPY_NO_KEY]
     _verdict("DuckDB", duck.rate, DUCKDB_TARGET)
-    print(f"  {duck.rate / by_label['DuckDB COPY → duckdb'].rate:.0%} of DuckDB's bare COPY")
+    print(
+        f"  {duck.rate / duck_copy.rate:.0%} of DuckDB's bare COPY with the key,"
+        f" {duck.rate / no_key.rate:.0%} of it without"
+    )
+    if duck.cpu_s and duck_copy.cpu_s and no_key.cpu_s:
+        cores = os.cpu_count() or 1
+        print(
+            f"  CPU per million rows: ETL {duck.cpu_s / duck.rows * 1e6:.2f} s, bare COPY"
+            f" {duck_copy.cpu_s / duck_copy.rows * 1e6:.2f} s with the key,"
+            f" {no_key.cpu_s / no_key.rows * 1e6:.2f} s without"
+        )
+        print(
+            f"  with {cores} idle cores at most: ETL {duck.cpu_bound_rate:,.0f} rows/s,"
+            f" bare COPY {duck_copy.cpu_bound_rate:,.0f} with the key,"
+            f" {no_key.cpu_bound_rate:,.0f} without"
+        )
     if "pulso etl → postgresql" in by_label:
         postgres = by_label["pulso etl → postgresql"]
         bare = by_label["bare COPY → postgresql"]

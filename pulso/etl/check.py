@@ -12,14 +12,15 @@ import pyarrow.compute as pc
 
 from pulso.etl.extract import Block, BrokenRow
 from pulso.etl.layout import SOURCE_COLUMNS, Reason
-from pulso.etl.record import SaleRow, check_row
+from pulso.etl.record import SaleRow, check_field, check_row
 from pulso.etl.rules import SaleRules
 from pulso.etl.transform import Cleaned, clean_block
-from pulso.etl.validate import CHECKS, find_reasons
+from pulso.etl.validate import CHECKS, Check, find_reasons
 
 log = logging.getLogger(__name__)
 
 _EMPTY_VALUES: Final = ("",) * len(SOURCE_COLUMNS)
+_POSITION: Final = {name: i for i, name in enumerate(SOURCE_COLUMNS)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,16 +106,26 @@ def _refused(
     refused = rows.filter(bad)
     codes = reasons.filter(bad).to_pylist()
     numbers = lines.filter(bad).to_pylist()
+    # Column by column, decoded first: a dictionary array's to_pylist goes value by value.
+    columns = [_decoded(refused.column(name)).to_pylist() for name in SOURCE_COLUMNS]
     return [
-        _explained(line, CHECKS[code].reason, row, rules)
-        for line, code, row in zip(numbers, codes, refused.to_pylist(), strict=True)
+        _explained(line, CHECKS[code], values, rules)
+        for line, code, values in zip(numbers, codes, zip(*columns, strict=True), strict=True)
     ]
 
 
-def _explained(line: int, code: str, row: dict[str, str], rules: SaleRules) -> Reject:
-    """The reason as the record model words it (the model is the rules' definition)."""
-    verdict = check_row(row, rules)
-    values = tuple(row[name] for name in SOURCE_COLUMNS)
+def _explained(line: int, check: Check, values: tuple[str, ...], rules: SaleRules) -> Reject:
+    """The reason as the record model words it (the model is the rules' definition).
+
+    The field the bulk checks named is validated alone by the model's own validators for it
+    (``check_field``); only when that does not confirm the reason, or the rule spans fields,
+    does the whole row go through the model."""
+    code = check.reason
+    if code != Reason.INVALID_TOTAL:
+        confirmed = check_field(check.field, values[_POSITION[check.field]], rules)
+        if confirmed is not None and confirmed[0] == code:
+            return Reject(line, f"{code}: {confirmed[1]}", values)
+    verdict = check_row(dict(zip(SOURCE_COLUMNS, values, strict=True)), rules)
     if isinstance(verdict, SaleRow):
         log.error("line %d: the vectorised checks refused (%s) what the model accepts", line, code)
         return Reject(line, f"{code}: refused by the bulk checks", values)
