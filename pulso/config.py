@@ -11,6 +11,7 @@ Backends are chosen by URL:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -146,6 +147,150 @@ class Settings(BaseSettings):
     etl_poll_s: float = Field(
         default=1.0, gt=0, le=3600, description="Seconds between bucket listings in etl watch"
     )
+
+    # --- marketplace (issue 8): Mercado Livre best sellers, trends, alerts, AWS (pulso.market) ---
+    mercadolivre_api_url: str = Field(default="https://api.mercadolibre.com")
+    mercadolivre_client_id: str = Field(default="", description="Mercado Livre app id")
+    mercadolivre_client_secret: SecretStr | None = Field(default=None)
+    mercadolivre_refresh_token: SecretStr | None = Field(
+        default=None, description="OAuth refresh token (TG-...); refreshed in memory on 401"
+    )
+    mercadolivre_offline: bool = Field(
+        default=False, description="Use the bundled MLB fixture instead of the API (demo)"
+    )
+    mercadolivre_secret_arn: str = Field(
+        default="",
+        description="Lambda: Secrets Manager secret with client_secret and refresh_token (JSON)",
+    )
+    mercadolivre_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    market_categories: str = Field(
+        default="MLB1051,MLB1648", description="Comma-separated categories sync and watch"
+    )
+    market_watch_top_n: int = Field(
+        default=0, ge=0, le=20, description="Alert when a product enters this top N; 0 = off"
+    )
+    market_dynamodb_table: str = Field(
+        default="pulso-product-snapshots", description="DynamoDB table of product snapshots"
+    )
+    market_sns_topic_arn: str = Field(default="", description="SNS topic for Lambda alerts")
+    aws_endpoint_url: str = Field(
+        default="", description="DynamoDB/SNS endpoint (moto, LocalStack); empty = AWS"
+    )
+    aws_region: str = Field(
+        default="", description="AWS region for DynamoDB/SNS; empty = boto3's default"
+    )
+
+    # --- stream windows (issue 6: event-time windows, watermark, lateness) ---
+    window_enabled: bool = Field(
+        default=True, description="Run the event-time windows processor in `pulso run`"
+    )
+    window_out_of_orderness_s: float = Field(
+        default=5.0, ge=0, le=3600, description="Watermark = latest event time seen minus this"
+    )
+    window_allowed_lateness_s: float = Field(
+        default=60.0,
+        ge=0,
+        le=86_400,
+        description="Windows already emitted still take events this late; later ones are kept "
+        "aside as late_event",
+    )
+    window_max_future_s: float = Field(
+        default=300.0,
+        gt=0,
+        le=2_592_000,
+        description="Events stamped further than this ahead of the clock are kept aside as "
+        "future_event and move no watermark",
+    )
+
+    # --- fraud detection (issue 6): rule thresholds and the risk score (pulso.fraud) ---
+    fraud_enabled: bool = Field(default=True, description="Score payments in the pipeline")
+    fraud_card_testing_count: int = Field(default=8, ge=2, le=10_000)
+    fraud_card_testing_max_amount: Decimal = Field(default=Decimal("2.00"), gt=0)
+    fraud_card_testing_window_s: int = Field(default=60, ge=1, le=86_400)
+    fraud_velocity_stores: int = Field(default=4, ge=2, le=1_000)
+    fraud_velocity_window_s: int = Field(default=600, ge=1, le=86_400)
+    fraud_spike_z: float = Field(default=4.5, gt=0, le=100)
+    fraud_min_history: int = Field(default=30, ge=1, le=1_000_000)
+    fraud_travel_kmh: float = Field(default=900.0, gt=0)
+    fraud_travel_min_km: float = Field(default=150.0, gt=0)
+    fraud_travel_window_s: int = Field(default=3600, ge=1, le=86_400)
+    fraud_night_start_h: int = Field(default=0, ge=0, le=24)
+    fraud_night_end_h: int = Field(default=5, ge=0, le=24)
+    fraud_night_min_amount: Decimal = Field(default=Decimal("1000.00"), gt=0)
+    fraud_fail_count: int = Field(default=3, ge=1, le=1_000)
+    fraud_fail_window_s: int = Field(default=900, ge=1, le=86_400)
+    fraud_duplicate_window_s: int = Field(default=300, ge=1, le=86_400)
+    fraud_alert_score: float = Field(default=0.7, ge=0, le=1, description="Risk that alerts")
+    fraud_model_weight: float = Field(default=0.6, ge=0, le=1)
+    fraud_record_score: float = Field(default=0.3, ge=0, le=1)
+    fraud_max_payers: int = Field(default=100_000, ge=1, le=100_000_000)
+
+    # --- raw archive (issue 6): every event as Parquet by topic, date and hour (UTC) ---
+    archive_url: str = Field(
+        default="",
+        description="Where the raw archive goes: file:///path or s3://bucket/prefix; "
+        "default: the archive folder in the data dir",
+    )
+    archive_topics: str = Field(
+        default="payments", description="Comma-separated bus topics the archiver copies"
+    )
+    archive_batch_size: int = Field(
+        default=50_000, ge=1, le=1_000_000, description="Most events per archive write"
+    )
+    archive_poll_s: float = Field(
+        default=1.0, gt=0, le=3600, description="Longest wait for events per archive batch"
+    )
+    archive_linger_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=3600,
+        description="Wait after a part-full batch so parts grow (fewer, bigger files)",
+    )
+
+    # --- alerts (issue 6): the dispatcher that throttles and delivers detector alerts ---
+    alert_throttle_s: float = Field(
+        default=300.0,
+        ge=0,
+        le=86_400,
+        description="Alerts of one kind and subject within this many seconds become one "
+        "alert whose count grows; 0 = every alert on its own",
+    )
+    alert_channels: str = Field(
+        default="",
+        description="Comma-separated channels for alerts; empty = every configured one; "
+        "none = store and publish only",
+    )
+    alert_min_severity: Literal["info", "warning", "critical"] = Field(
+        default="warning", description="Alerts below this severity are kept but not sent"
+    )
+    alert_poll_s: float = Field(
+        default=0.2, gt=0, le=60, description="Seconds between the dispatcher's looks for alerts"
+    )
+    alert_retry_max_s: float = Field(
+        default=300.0, gt=0, le=86_400, description="Longest wait between retries of a channel"
+    )
+
+    # --- profiles and workers (issue 7): embedded (one process) or cluster (Kafka + PostgreSQL) ---
+    profile: Literal["embedded", "cluster"] = Field(
+        default="embedded",
+        description="embedded: one process, any bus/store; cluster: `pulso up` runs N pipeline "
+        "workers (separate processes, one Kafka consumer group) and needs Kafka and PostgreSQL",
+    )
+    workers: int = Field(
+        default=2, ge=1, le=64, description="Pipeline worker processes `pulso up` starts (cluster)"
+    )
+    worker_retry_max_s: float = Field(
+        default=30.0, gt=0, le=3600, description="Longest wait between a worker's retries"
+    )
+
+    @field_validator("alert_channels")
+    @classmethod
+    def _check_alert_channels(cls, value: str) -> str:
+        names = [c.strip().lower() for c in value.split(",") if c.strip()]
+        unknown = [c for c in names if c not in ("email", "telegram", "slack", "none")]
+        if unknown:
+            raise ValueError(f"unknown channel {unknown[0]!r}; use email, telegram, slack or none")
+        return ",".join(names)
 
     @field_validator("report_daily_at")
     @classmethod

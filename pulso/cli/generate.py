@@ -20,6 +20,7 @@ from pulso.cli.output import console, fail, load_settings_or_exit, progress_bar,
 if TYPE_CHECKING:
     from pulso.bus.protocol import Bus
     from pulso.sources.payments_generator import GenerationStats, KeyedRecord, PaymentsConfig
+    from pulso.sources.stream_generator import StreamConfig, StreamGeneration
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
@@ -34,9 +35,16 @@ def _group() -> None:
 
 @app.command("payments")
 def payments(
-    days: Annotated[int, typer.Option(help="Length of the period, in days.")] = 7,
-    stores: Annotated[int, typer.Option(help="Number of stores.")] = 20,
-    cities: Annotated[int, typer.Option(help="Number of cities the stores spread over.")] = 8,
+    days: Annotated[
+        int | None, typer.Option(help="Length of the period, in days (default 7).")
+    ] = None,
+    stores: Annotated[
+        int | None, typer.Option(help="Number of stores (default 20; live: 200).")
+    ] = None,
+    cities: Annotated[
+        int | None,
+        typer.Option(help="Number of cities the stores spread over (default 8; live: 33)."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed, the same bytes.")] = 42,
     malformed_rate: Annotated[
         float, typer.Option(help="Malformed records mixed in per good event, 0..1.")
@@ -54,15 +62,52 @@ def payments(
         datetime | None,
         typer.Option(formats=_DATE_FORMATS, help="Last day (local); default: yesterday."),
     ] = None,
+    rate: Annotated[
+        str | None,
+        typer.Option(
+            help="Live mode: payments per second (5000/s, 300/min) or max (unpaced).",
+        ),
+    ] = None,
+    duration: Annotated[
+        str | None, typer.Option(help="Live mode: how long to send (60s, 5m, 1h).")
+    ] = None,
+    payments_count: Annotated[
+        int | None, typer.Option("--payments", help="Live mode: stop after this many payments.")
+    ] = None,
+    anomaly_rate: Annotated[
+        str | None,
+        typer.Option(help="Live mode: share of labelled anomalous payments (0.5% or 0.005)."),
+    ] = None,
+    clock_start: Annotated[
+        datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"],
+            help="Live mode on a simulated clock from this local time: no waiting, "
+            "the same events for the same seed (tests, benchmarks).",
+        ),
+    ] = None,
 ) -> None:
     """Synthetic PIX charges for stores across Brazil.
 
     Each charge is created, then confirmed, failed or expired, following daily and weekly
     curves per store type. Write them to a JSONL file (--out) or publish them (--to-bus).
+
+    Live mode (--rate, --duration or --payments): charges at a steady rate with event time
+    now, and labelled anomalies (card testing, velocity, spikes...) at --anomaly-rate.
     """
     if (out is None) == (not to_bus):
         raise fail("say where the events go: --out FILE.jsonl or --to-bus (exactly one)", 2)
-    config = _payments_config(days, stores, cities, seed, malformed_rate, _day(start), _day(end))
+    live = (rate, duration, payments_count, anomaly_rate, clock_start) != (None,) * 5
+    if live:
+        _refuse_day_options(days, start, end, malformed_rate)
+        live_config = _stream_config(
+            rate, duration, payments_count, anomaly_rate, stores, cities, seed
+        )
+        _live(live_config, out, clock_start)
+        return
+    config = _payments_config(
+        _or(days, 7), _or(stores, 20), _or(cities, 8), seed, malformed_rate, _day(start), _day(end)
+    )
     sink = _open_sink(out)
     started_s = time.perf_counter()
     with user_errors():
@@ -71,6 +116,10 @@ def payments(
         finally:
             sink.close()
     _print_summary(stats, config, sink.destination, time.perf_counter() - started_s)
+
+
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
 
 
 def _day(value: datetime | None) -> date | None:
@@ -204,5 +253,136 @@ def _print_summary(
     table.add_row("written to", destination)
     table.add_row(
         "took", f"{elapsed_s:.1f} s ({stats.records / max(elapsed_s, 1e-9):,.0f} records/s)"
+    )
+    console.print(table)
+
+
+# ---------------------------------------------------------------------------- live mode
+
+
+def _refuse_day_options(
+    days: int | None, start: datetime | None, end: datetime | None, malformed_rate: float
+) -> None:
+    given = [
+        name
+        for name, value in (("--days", days), ("--start", start), ("--end", end))
+        if value is not None
+    ]
+    if malformed_rate:
+        given.append("--malformed-rate")
+    if given:
+        raise fail(
+            f"{', '.join(given)} belong to the day-based mode; live mode (--rate, --duration, "
+            "--payments) sends from now: drop them or the live options",
+            2,
+        )
+
+
+def _stream_config(
+    rate: str | None,
+    duration: str | None,
+    payments_count: int | None,
+    anomaly_rate: str | None,
+    stores: int | None,
+    cities: int | None,
+    seed: int,
+) -> StreamConfig:
+    from pulso.sources import GeneratorConfigError
+    from pulso.sources.stream_generator import (
+        StreamConfig,
+        parse_duration_s,
+        parse_rate,
+        parse_share,
+    )
+
+    try:
+        duration_s = parse_duration_s(duration) if duration is not None else None
+        if duration_s is None and payments_count is None:
+            duration_s = 60.0
+        return StreamConfig(
+            rate=parse_rate(rate) if rate is not None else 1000.0,
+            duration_s=duration_s,
+            payments=payments_count,
+            anomaly_rate=parse_share(anomaly_rate) if anomaly_rate is not None else 0.005,
+            n_stores=_or(stores, 200),
+            n_cities=_or(cities, 33),
+            seed=seed,
+        )
+    except GeneratorConfigError as e:
+        raise fail(f"--{e.option}: {e.problem}", 2) from None
+
+
+def _live(config: StreamConfig, out: Path | None, clock_start: datetime | None) -> None:
+    from pulso.sources.stream_generator import SimulatedClock, generate_stream
+
+    if clock_start is not None and config.rate is None:
+        raise fail("--clock-start needs a numeric --rate (a simulated clock cannot run 'max')", 2)
+    clock = None
+    if clock_start is not None:
+        from pulso.sources.payments_generator import LOCAL_TZ
+
+        clock = SimulatedClock(clock_start.replace(tzinfo=LOCAL_TZ))
+    sink = _open_sink(out)
+    stream = generate_stream(config, clock)
+    started_s = time.perf_counter()
+    with user_errors():
+        try:
+            _stream_into(sink, stream, config)
+        finally:
+            sink.close()
+    _print_stream_summary(stream, config, sink.destination, time.perf_counter() - started_s)
+
+
+def _stream_into(sink: _Sink, stream: StreamGeneration, config: StreamConfig) -> None:
+    from pulso.domain.events import encode_event
+
+    expected: int | None = config.payments
+    if config.rate is not None and config.duration_s is not None:
+        by_time = round(config.rate * config.duration_s)
+        expected = by_time if expected is None else min(expected, by_time)
+    progress, task = progress_bar("payments", expected)
+    started_s = time.perf_counter()
+    stats = stream.stats
+    with progress:
+        for chunk in stream.chunks:
+            if chunk:
+                sink.write([(e.key.encode(), encode_event(e)) for e in chunk])
+            rate = stats.charges / max(time.perf_counter() - started_s, 1e-9)
+            progress.update(task, completed=stats.charges, rate=f"{rate:,.0f} payments/s")
+        progress.update(task, total=stats.charges, completed=stats.charges)
+
+
+def _print_stream_summary(
+    stream: StreamGeneration, config: StreamConfig, destination: str, elapsed_s: float
+) -> None:
+    from rich.table import Table
+
+    from pulso.domain.fraud import ANOMALY_KINDS
+    from pulso.domain.timefmt import format_local
+
+    stats = stream.stats
+    asked = "max" if config.rate is None else f"{config.rate:,.0f}/s"
+    per_kind = ", ".join(
+        f"{kind} {stats.anomalous_by_kind.get(kind, 0):,} "
+        f"({stats.incidents_by_kind.get(kind, 0):,} incidents)"
+        for kind in ANOMALY_KINDS
+    )
+    share = stats.anomalous / stats.charges if stats.charges else 0.0
+    table = Table(title="pulso generate payments (live)", show_header=False)
+    table.add_row("stores", f"{stats.stores:,} in {stats.cities:,} cities")
+    table.add_row("event times", f"{format_local(stats.first_at)} … {format_local(stats.last_at)}")
+    table.add_row("payments", f"{stats.charges:,}")
+    table.add_row(
+        "events",
+        f"{stats.events:,} (confirmed {stats.confirmed:,}, failed {stats.failed:,}, "
+        f"expired {stats.expired:,})",
+    )
+    table.add_row("anomalous", f"{stats.anomalous:,} payments ({share:.2%}): {per_kind}")
+    table.add_row("written to", destination)
+    table.add_row(
+        "rate",
+        f"asked {asked}; achieved {stats.achieved_rate:,.0f} payments/s over "
+        f"{stats.sending_s:,.1f} s of the clock ({elapsed_s:.1f} s wall, "
+        f"{stats.events / max(elapsed_s, 1e-9):,.0f} events/s written)",
     )
     console.print(table)

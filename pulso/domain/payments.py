@@ -36,6 +36,9 @@ class ChargeCreated(msgspec.Struct, frozen=True, kw_only=True):
     psp: Identifier = "sandbox"
     description: str = ""
     payer_document: str | None = None  # CPF or CNPJ, digits only; never logged
+    # Ground truth for evaluation only (pulso.domain.fraud.ANOMALY_KINDS), set by the
+    # generator on anomalous charges; the detector never reads it.
+    label: str | None = None
 
     def __post_init__(self) -> None:
         check_amount("amount", self.amount)

@@ -9,11 +9,17 @@ from pathlib import Path
 from pulso.bus.protocol import Bus
 from pulso.config import Settings
 from pulso.domain.events import Topic
+from pulso.fraud.thresholds import thresholds_from_settings
+from pulso.pipeline.processors import Processor
+from pulso.pipeline.processors.fraud import FraudProcessor
+from pulso.pipeline.processors.orders import OrdersProcessor
 from pulso.pipeline.processors.payments import PaymentsProcessor
+from pulso.pipeline.processors.windows import WindowsProcessor
 from pulso.pipeline.runner import DEFAULT_GROUP, PipelineRunner
+from pulso.pipeline.windows import WindowConfig
 from pulso.store.protocol import Store
 
-PIPELINE_TOPICS = (Topic.PAYMENTS,)
+PIPELINE_TOPICS = (Topic.PAYMENTS, Topic.ORDERS)
 
 
 def pii_key(settings: Settings) -> bytes:
@@ -33,10 +39,23 @@ def _write_private(path: Path, text: str) -> None:
         f.write(text)
 
 
+def window_config(settings: Settings) -> WindowConfig:
+    return WindowConfig.from_seconds(
+        settings.window_out_of_orderness_s,
+        settings.window_allowed_lateness_s,
+        settings.window_max_future_s,
+        partitions=settings.kafka_partitions,  # the payments topic's partition count
+    )
+
+
 def build_runner(
     settings: Settings, bus: Bus, store: Store, *, group: str = DEFAULT_GROUP
 ) -> PipelineRunner:
-    processors = [PaymentsProcessor(pii_key(settings))]
+    processors: list[Processor] = [PaymentsProcessor(pii_key(settings)), OrdersProcessor()]
+    if settings.window_enabled:  # event-time windows (issue 6)
+        processors.append(WindowsProcessor(window_config(settings)))
+    if settings.fraud_enabled:  # fraud scoring and alerts (issue 6)
+        processors.append(FraudProcessor(thresholds_from_settings(settings), pii_key(settings)))
     return PipelineRunner(
         bus,
         store,

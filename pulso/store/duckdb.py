@@ -184,6 +184,18 @@ class _DuckDBTx(CheckpointMethods):
         """Run a read inside this transaction (it sees the transaction's own writes)."""
         return _fetch(self._cursor, sql, params)
 
+    def fetch_arrow(
+        self, sql: str, schema: pa.Schema, batch_rows: int = 65_536
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream a read inside this transaction as Arrow batches cast to ``schema``."""
+        try:
+            reader = self._cursor.sql(sql).to_arrow_reader(batch_rows)
+        except duckdb.Error as e:
+            raise StoreError(f"DuckDB could not run a query: {_first_line(e)}") from e
+        for batch in reader:
+            arrays = [batch.column(i).cast(f.type) for i, f in enumerate(schema)]
+            yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+
     def _bulk(
         self, table: Table, columns: tuple[str, ...], rows: ColumnBatch, sql: str
     ) -> list[tuple[Any, ...]]:

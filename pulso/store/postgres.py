@@ -10,13 +10,15 @@ query never waits for a batch to commit. A connection found broken is replaced o
 
 from __future__ import annotations
 
+import io
 import itertools
+import logging
 import re
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
@@ -30,6 +32,7 @@ from psycopg.types.json import set_json_dumps
 from pulso.closing import Closing
 from pulso.config import redact_url
 from pulso.errors import ConfigError, StoreError, StoreUnavailableError
+from pulso.store import partitions
 from pulso.store.protocol import ArrowRows, Dialect, DuplicateKeyError, StoreTx, arrow_columns
 from pulso.store.schema import apply_migrations
 from pulso.store.sql import (
@@ -70,9 +73,11 @@ _CSV_TYPES: Final = frozenset(
 )
 _CSV_OPTIONS: Final = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_DAY_US: Final = 86_400_000_000
 _CENT: Final = Decimal("0.01")
 _PASSWORD_OPTION = re.compile(r"(password\s*=\s*)(\S+)", re.IGNORECASE)
 _Statement = Callable[[Table, tuple[str, ...], str], str]
+log = logging.getLogger(__name__)
 
 
 class PostgresStore(Closing):
@@ -89,6 +94,7 @@ class PostgresStore(Closing):
         self._writer: psycopg.Connection[tuple[Any, ...]] | None = self._connect()
         self._reader: psycopg.Connection[tuple[Any, ...]] | None = None
         self._closed = False
+        self._days = _PartitionWatch()
 
     @property
     def url(self) -> str:
@@ -100,7 +106,11 @@ class PostgresStore(Closing):
             conn = self._writer_connection()
             self._run_admin(conn, "SELECT pg_advisory_lock(%s)")
             try:
-                return apply_migrations(self)
+                applied = apply_migrations(self)
+                partitions.ensure_partitions(self)
+                self._days.refresh(self)
+                self._days.keys = None  # read again on next write
+                return applied
             finally:
                 # A broken session has released its lock already; its error is the one to see.
                 if not conn.broken:
@@ -113,13 +123,26 @@ class PostgresStore(Closing):
             # psycopg would nest as a savepoint; DuckDB cannot, so neither does this store.
             check_not_nested(self._in_transaction)
             self._in_transaction = True
+            tx = _PostgresTx(conn, self.url, self._days)
             try:
                 with conn.transaction():
-                    yield _PostgresTx(conn, self.url)
+                    yield tx
             except psycopg.Error as e:
                 raise _store_error(e, conn, "run a transaction", self.url) from e
             finally:
                 self._in_transaction = False
+            if tx.uncovered:
+                self._extend_partitions(tx.uncovered)
+
+    def _extend_partitions(self, days: set[date]) -> None:
+        """A committed batch had rows on days without a partition (they are in the default
+        one): create those days (and the days ahead), moving the rows. A failure here is
+        logged, never raised: the rows are stored either way."""
+        try:
+            partitions.ensure_partitions(self, days=days)
+            self._days.refresh(self)
+        except StoreError as e:
+            log.warning("could not create the partitions for new days: %s", e)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._read_lock:
@@ -168,22 +191,49 @@ class PostgresStore(Closing):
 class _PostgresTx(CheckpointMethods):
     """Writes inside one PostgreSQL transaction (see :class:`~pulso.store.protocol.StoreTx`)."""
 
-    def __init__(self, conn: psycopg.Connection[tuple[Any, ...]], url: str) -> None:
+    def __init__(
+        self, conn: psycopg.Connection[tuple[Any, ...]], url: str, days: _PartitionWatch
+    ) -> None:
         self._conn = conn
         self._url = url
         self._stages = itertools.count()
+        self._days = days
+        self.uncovered: set[date] = set()
+
+    def _note(self, days: set[date]) -> None:
+        self.uncovered |= days
+
+    def _watch_rows(self, table: Table, rows: ColumnBatch) -> None:
+        spec = partitions.BY_NAME.get(table.name)
+        if spec is not None and self._days.covered is not None and spec.column in rows:
+            self._note(self._days.uncovered(rows[spec.column]))
+
+    def _watch_arrow(self, table: Table, rows: ArrowRows) -> None:
+        spec = partitions.BY_NAME.get(table.name)
+        if spec is None or self._days.covered is None or not isinstance(rows, pa.Table):
+            return  # a stream is read once (backups restore through here): not watched
+        if spec.column in rows.column_names:
+            column = rows.column(spec.column)
+            if pa.types.is_timestamp(column.type):
+                micros = pc.cast(pc.cast(column, pa.timestamp("us", column.type.tz)), pa.int64())
+                self._note(self._days.uncovered(micros.to_pylist()))
 
     def insert_new(self, table: Table, rows: ColumnBatch) -> int:
+        table = self._days.keyed(table, self.fetch)
         columns, count = batch_columns(table, rows)
         if count == 0:
             return 0
-        return self._bulk(table, columns, rows, insert_new_sql)
+        written = self._bulk(table, columns, rows, insert_new_sql)
+        self._watch_rows(table, rows)
+        return written
 
     def insert_new_arrow(self, table: Table, rows: ArrowRows) -> int:
         """CSV COPY into a staging table, merged with ``ON CONFLICT DO NOTHING``."""
+        table = self._days.keyed(table, self.fetch)
         columns = arrow_columns(table, rows.schema)
         if not _csv_ready(table, columns):
             return self.insert_new(table, _python_columns(rows, columns))
+        self._watch_arrow(table, rows)
         stage = quote(f"_pulso_stage_{next(self._stages)}")
         like = f"CREATE TEMP TABLE {stage} (LIKE {quote(table.name)}) ON COMMIT DROP"
         self._run(like, (), f"stage rows for {table.name}")
@@ -193,6 +243,7 @@ class _PostgresTx(CheckpointMethods):
     def append_arrow(self, table: Table, rows: ArrowRows) -> int:
         """One CSV COPY straight into the table, batch after batch as they come."""
         columns = arrow_columns(table, rows.schema)
+        self._watch_arrow(table, rows)
         if not _csv_ready(table, columns):
             batch = _python_columns(rows, columns)
             self._bulk(table, columns, batch, _append_sql)
@@ -200,9 +251,11 @@ class _PostgresTx(CheckpointMethods):
         return self._copy_csv(table, quote(table.name), columns, rows)
 
     def upsert(self, table: Table, rows: ColumnBatch) -> None:
+        table = self._days.keyed(table, self.fetch)
         columns, count = batch_columns(table, rows)
         if count:
             self._bulk(table, columns, rows, upsert_sql)
+            self._watch_rows(table, rows)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         self._run(sql, params, "run a statement")
@@ -210,6 +263,58 @@ class _PostgresTx(CheckpointMethods):
     def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run a read inside this transaction (it sees the transaction's own writes)."""
         return _fetch(self._conn, sql, params, self._url)
+
+    def fetch_arrow(
+        self, sql: str, schema: pa.Schema, batch_rows: int = 65_536
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream a read inside this transaction (a server-side cursor) as Arrow batches of
+        ``schema``; uuid fields take 16-byte values (select ``uuid_send(col)``)."""
+        if all(_csv_readable(f.type) for f in schema):
+            yield from self._fetch_arrow_csv(sql, schema, batch_rows)
+            return
+        name = f"_pulso_export_{next(self._stages)}"
+        try:
+            with self._conn.cursor(name=name, binary=True) as cursor:
+                cursor.execute(sql)
+                while rows := cursor.fetchmany(batch_rows):
+                    columns = list(zip(*rows, strict=True))
+                    arrays = [pa.array(columns[i], f.type) for i, f in enumerate(schema)]
+                    yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+        except psycopg.Error as e:
+            raise _store_error(e, self._conn, "run a query", self._url) from e
+
+    def _fetch_arrow_csv(
+        self, sql: str, schema: pa.Schema, batch_rows: int
+    ) -> Iterator[pa.RecordBatch]:
+        """``COPY (query) TO STDOUT`` as CSV, parsed by Arrow: no Python object per value
+        (text, integers, floats, booleans and decimals; floats print exactly since PG 12)."""
+        read = pa_csv.ReadOptions(
+            column_names=schema.names, use_threads=False, block_size=max(batch_rows * 64, 1 << 20)
+        )
+        parse = pa_csv.ParseOptions(newlines_in_values=True)
+        convert = pa_csv.ConvertOptions(
+            column_types=schema,
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+            true_values=["t"],
+            false_values=["f"],
+        )
+        try:
+            with (
+                self._conn.cursor() as cursor,
+                cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)") as copy,
+            ):
+                raw = _CopyReader(copy)
+                if raw.exhausted():
+                    return  # no rows (Arrow calls an empty stream an error)
+                stream = io.BufferedReader(raw, buffer_size=1 << 20)
+                reader = pa_csv.open_csv(stream, read, parse, convert)
+                for batch in reader:
+                    yield pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+        except psycopg.Error as e:
+            raise _store_error(e, self._conn, "run a query", self._url) from e
+        except pa.ArrowInvalid as e:
+            raise StoreError(f"PostgreSQL sent a value Arrow cannot read: {e}") from e
 
     def _bulk(
         self, table: Table, columns: tuple[str, ...], rows: ColumnBatch, statement: _Statement
@@ -252,6 +357,110 @@ class _PostgresTx(CheckpointMethods):
             return self._conn.execute(sql, tuple(params))
         except psycopg.Error as e:
             raise _store_error(e, self._conn, action, self._url) from e
+
+
+class _PartitionWatch:
+    """The span of UTC days every partitioned table has partitions for (None: not
+    partitioned), and whether a batch's times fall outside it (cheap: two comparisons)."""
+
+    def __init__(self) -> None:
+        self.covered: tuple[datetime, datetime] | None = None
+        self.days: set[date] = set()  # every day with a partition, in the watched window
+        # The key each partitioned table has here (None: not read yet): what ON CONFLICT
+        # must name. A store before migration 7 keeps the specs' own keys.
+        self.keys: dict[str, tuple[str, ...]] | None = None
+
+    def keyed(self, table: Table, fetch: Callable[..., list[tuple[Any, ...]]]) -> Table:
+        if table.name not in partitions.BY_NAME:
+            return table
+        if self.keys is None:
+            self.keys = partitions.stored_keys(fetch)
+        key = self.keys.get(table.name, table.key)
+        return table if key == table.key else Table(table.name, table.columns, key, table.indexes)
+
+    def refresh(self, store: PostgresStore) -> None:
+        self.covered = partitions.covered_range(store)
+        self.days = partitions.partition_days(store) if self.covered is not None else set()
+
+    def uncovered(self, values: Sequence[Any]) -> set[date]:
+        """The UTC days of ``values`` (datetimes, or µs since the epoch) without a partition,
+        counting only days within HORIZON_DAYS back and MAX_AHEAD_DAYS ahead: a row further
+        off stays in the default partition on purpose. Cheap when the batch's first and
+        last times fall in the contiguous span of partitions (two comparisons); else one
+        pass over the batch for its days."""
+        covered = self.covered
+        first = next((v for v in values if v is not None), None)
+        if covered is None or first is None:
+            return set()
+        now = datetime.now(UTC)
+        low = now - timedelta(days=partitions.HORIZON_DAYS)
+        high = now + timedelta(days=partitions.MAX_AHEAD_DAYS)
+        if isinstance(first, int):
+            lo_us, hi_us = _micros(low), _micros(high)
+            inside_us = [v for v in values if v is not None and lo_us <= v < hi_us]
+            if not inside_us:
+                return set()
+            if _as_time(min(inside_us)) >= covered[0] and _as_time(max(inside_us)) < covered[1]:
+                return set()
+            days = {(_EPOCH + timedelta(days=v // _DAY_US)).date() for v in inside_us}
+        else:
+            inside = [v for v in values if v is not None and low <= v < high]
+            if not inside:
+                return set()
+            if min(inside) >= covered[0] and max(inside) < covered[1]:
+                return set()
+            days = {v.astimezone(UTC).date() for v in inside}
+        return days - self.days
+
+
+def _micros(value: datetime) -> int:
+    return (value - _EPOCH) // timedelta(microseconds=1)
+
+
+def _as_time(value: Any) -> datetime:
+    if isinstance(value, int):
+        return _EPOCH + timedelta(microseconds=value)
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    raise StoreError(f"not a time: {value!r}")
+
+
+class _CopyReader(io.RawIOBase):
+    """The rows of a ``COPY ... TO STDOUT`` as a byte stream (for Arrow's CSV reader)."""
+
+    def __init__(self, copy: Any) -> None:
+        self._copy = copy
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def exhausted(self) -> bool:
+        """True when the COPY sent nothing (more)."""
+        while not self._pending:
+            chunk = self._copy.read()
+            if not chunk:
+                return True
+            self._pending = memoryview(bytes(chunk))
+        return False
+
+    def readinto(self, buffer: Any) -> int:
+        if self.exhausted():
+            return 0
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+
+def _csv_readable(arrow_type: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_string(arrow_type)
+        or pa.types.is_integer(arrow_type)
+        or pa.types.is_floating(arrow_type)
+        or pa.types.is_boolean(arrow_type)
+        or pa.types.is_decimal(arrow_type)
+    )
 
 
 def staging_table_sql(stage: str, table: Table, columns: tuple[str, ...]) -> str:

@@ -6,7 +6,7 @@ commit together, and the bus offsets are committed only after that.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
@@ -67,6 +67,14 @@ class StoreTx(Protocol):
     def save_checkpoint(self, name: str, value: bytes) -> None: ...
 
     def load_checkpoint(self, name: str) -> bytes | None: ...
+
+    def fetch_arrow(
+        self, sql: str, schema: pa.Schema, batch_rows: int = 65_536
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream a read query's rows, inside the transaction, as Arrow batches of ``schema``
+        (one field per selected column, in order; values cast to its types). For backups:
+        a file's worth of rows is never in memory at once."""
+        ...
 
 
 class Store(Protocol):

@@ -128,10 +128,36 @@ def _etl_runs(dialect: Dialect) -> list[str]:
     return table_statements(tables.ETL_RUNS, dialect)
 
 
+def _stream_windows(dialect: Dialect) -> list[str]:
+    tables_v4 = (tables.STREAM_WINDOWS, tables.STREAM_LATE_EVENTS)
+    return [s for table in tables_v4 for s in table_statements(table, dialect)]
+
+
+def _alert_dispatch(dialect: Dialect) -> list[str]:
+    tables_v6 = (tables.ALERT_NOTICES, tables.ALERT_LINKS, tables.ALERT_DELIVERIES)
+    return [s for table in tables_v6 for s in table_statements(table, dialect)]
+
+
+def _fraud_scores(dialect: Dialect) -> list[str]:
+    return table_statements(tables.FRAUD_SCORES, dialect)
+
+
+def _time_partitions(dialect: Dialect) -> list[str]:
+    # Version 9 (pulso/store/partitions.py): PostgreSQL only; imported late (it builds on this
+    # module).
+    from pulso.store.partitions import migration_v7
+
+    return migration_v7(dialect)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _initial_schema),
     Migration(2, "pix charges and stores", _pix_charges_and_stores),
     Migration(3, "etl runs", _etl_runs),
+    Migration(4, "stream windows and late events", _stream_windows),
+    Migration(5, "fraud scores", _fraud_scores),
+    Migration(6, "alert dispatch state", _alert_dispatch),
+    Migration(7, "time partitions of the fact tables (PostgreSQL)", _time_partitions),
 ]
 
 

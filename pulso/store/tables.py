@@ -324,3 +324,136 @@ ETL_RUNS = Table(
 )
 
 TABLES = (*TABLES, ETL_RUNS)
+
+# --- version 4: event-time windows of the payment stream (pulso.pipeline.windows) ----------
+#
+# ``stream_windows``: one row per window and group (``dimension`` store / city / payment_type,
+# ``key`` its value; a city is "<name>/<UF>"), written when the watermark passes the window's
+# end and rewritten while events within the allowed lateness still arrive; ``final`` once the
+# watermark passed end + allowed lateness (the row never changes again). Money in centavos;
+# ``mean_cents`` exact to 1/100 of a centavo. ``stream_late_events``: every payment kept out
+# of the windows, with why (``late_event``: later than the allowed lateness; ``future_event``:
+# stamped too far ahead of the clock) and the bound it missed.
+
+STREAM_WINDOWS = Table(
+    "stream_windows",
+    (
+        _c("kind", "text", nullable=False),
+        _c("dimension", "text", nullable=False),
+        _c("key", "text", nullable=False),
+        _c("window_start", "timestamptz", nullable=False),
+        _c("window_end", "timestamptz", "replace", nullable=False),
+        _c("events", "bigint", "replace", nullable=False),
+        _c("amount_cents", "bigint", "replace", nullable=False),
+        _c("mean_cents", "numeric", "replace", nullable=False),
+        _c("max_cents", "bigint", "replace", nullable=False),
+        _c("final", "bool", "replace", nullable=False),
+    ),
+    key=("kind", "dimension", "key", "window_start"),
+    indexes=(("window_end",),),
+)
+
+STREAM_LATE_EVENTS = Table(
+    "stream_late_events",
+    (
+        _c("event_id", "uuid", nullable=False),
+        _c("reason", "text", "first", nullable=False),
+        _c("charge_id", "text", "first", nullable=False),
+        _c("store_id", "text", "first", nullable=False),
+        _c("city", "text", "first", nullable=False),
+        _c("uf", "text", "first", nullable=False),
+        _c("payment_type", "text", "first", nullable=False),
+        _c("amount_cents", "bigint", "first", nullable=False),
+        _c("event_time", "timestamptz", "first", nullable=False),
+        _c("source_partition", "text", "first", nullable=False),
+        _c("bound", "timestamptz", "first", nullable=False),
+    ),
+    key=("event_id",),
+    indexes=(("event_time",),),
+)
+
+TABLES = (*TABLES, STREAM_WINDOWS, STREAM_LATE_EVENTS)
+
+# --- version 5: fraud risk per payment (pulso.fraud, pulso/pipeline/processors/fraud.py) -----
+#
+# Only payments whose risk reaches ``PULSO_FRAUD_RECORD_SCORE`` get a row; a charge flagged
+# again later (an earlier charge of a pattern seen afterwards) keeps its highest risk.
+
+FRAUD_SCORES = Table(
+    "fraud_scores",
+    (
+        _c("charge_id", "text", nullable=False),
+        _c("store_id", "text", "first"),
+        _c("payer_hash", "text", "first"),
+        _c("created_at", "timestamptz", "first"),
+        _c("amount_cents", "bigint", "first"),
+        _c("risk_score", "double", "max", nullable=False),
+        _c("learned_score", "double", "first"),
+        _c("kind", "text", "rank:risk_score"),
+        _c("reasons", "text", "rank:risk_score"),
+        _c("alerted", "bool", "max", nullable=False),
+    ),
+    key=("charge_id",),
+    indexes=(("created_at",),),
+)
+
+TABLES = (*TABLES, FRAUD_SCORES)
+
+# --- version 6: alert dispatch (throttling and delivery state; pulso.alerts) ---------------
+#
+# The ``alerts`` table holds what detectors raised, one row per finding, never changed here.
+# The dispatcher folds the rows of one kind and subject within the throttle window into one
+# notice (``count`` grows), links every row it has read to its notice (a row without a link
+# is new), and keeps one delivery row per notice and channel: pending with the next attempt's
+# time, sent with the count it carried, or failed (refused) with the error.
+
+ALERT_NOTICES = Table(
+    "alert_notices",
+    (
+        _c("notice_id", "text", nullable=False),
+        _c("kind", "text", "first", nullable=False),
+        _c("subject", "text", "first", nullable=False),
+        _c("severity", "text", "replace", nullable=False),
+        _c("message", "text", "first", nullable=False),
+        _c("details", "json", "first"),
+        _c("first_at", "timestamptz", "first", nullable=False),
+        _c("last_at", "timestamptz", "replace", nullable=False),
+        _c("window_end", "timestamptz", "first", nullable=False),
+        _c("count", "bigint", "replace", nullable=False),
+        _c("published_count", "bigint", "replace", nullable=False),
+        _c("updated_at", "timestamptz", "replace", nullable=False),
+    ),
+    key=("notice_id",),
+    indexes=(("last_at",), ("kind", "subject", "window_end")),
+)
+
+ALERT_LINKS = Table(
+    "alert_links",
+    (
+        _c("alert_id", "text", nullable=False),
+        _c("notice_id", "text", "first", nullable=False),
+        _c("raised_at", "timestamptz", "first", nullable=False),  # the alert row's, copied
+        _c("linked_at", "timestamptz", "first", nullable=False),
+    ),
+    key=("alert_id",),
+    indexes=(("notice_id",), ("raised_at",)),
+)
+
+ALERT_DELIVERIES = Table(
+    "alert_deliveries",
+    (
+        _c("notice_id", "text", nullable=False),
+        _c("channel", "text", nullable=False),
+        _c("status", "text", "replace", nullable=False),
+        _c("attempts", "int", "replace", nullable=False),
+        _c("sent_count", "bigint", "replace", nullable=False),
+        _c("next_attempt_at", "timestamptz", "replace", nullable=False),
+        _c("sent_at", "timestamptz", "replace"),
+        _c("last_error", "text", "replace"),
+        _c("updated_at", "timestamptz", "replace", nullable=False),
+    ),
+    key=("notice_id", "channel"),
+    indexes=(("status", "next_attempt_at"),),
+)
+
+TABLES = (*TABLES, ALERT_NOTICES, ALERT_LINKS, ALERT_DELIVERIES)

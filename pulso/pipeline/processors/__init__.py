@@ -1,14 +1,26 @@
-"""Processors turn validated events of their types into idempotent store writes."""
+"""Processors turn validated events of their types into store writes.
+
+Several processors may take the same event type (payments, windows, fraud); the runner gives
+each one the batch's events of its types, in the order they were read, and runs them in the
+order they were given, inside the batch's one store transaction.
+
+A processor is either stateless and idempotent (``Processor``: applying the same events twice
+leaves the same state), or keeps state in memory (``StatefulProcessor``): the runner saves its
+``snapshot()`` in the same transaction as the bus offsets, ``restore()``s it at start, and
+never hands it an event twice (re-delivered messages below the checkpointed offsets are
+skipped, and events whose ``event_id`` is stored in ``raw_events`` already are left out).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from pulso.domain.events import Event
 from pulso.store.protocol import StoreTx
 
 
+@runtime_checkable
 class Processor(Protocol):
     """Writes one kind of fact. Applying the same events twice must leave the same state."""
 
@@ -16,3 +28,41 @@ class Processor(Protocol):
     event_types: frozenset[str]
 
     def process(self, events: Sequence[Event], tx: StoreTx) -> None: ...
+
+
+@runtime_checkable
+class StatefulProcessor(Processor, Protocol):
+    """A processor with in-memory state, checkpointed with the offsets.
+
+    ``process`` sees each event once (the runner filters re-deliveries and duplicates);
+    ``snapshot`` is the state after the last ``process`` call; ``restore(None)`` means a
+    fresh start.
+    """
+
+    def snapshot(self) -> bytes: ...
+
+    def restore(self, state: bytes | None) -> None: ...
+
+
+@runtime_checkable
+class PartitionAwareProcessor(Processor, Protocol):
+    """A processor that needs to know where each event was read (per-partition watermarks).
+
+    The runner calls ``process_partitioned`` instead of ``process``; ``partitions[i]`` names
+    the bus partition of ``events[i]`` (``"<topic>:<partition>"``), and the events of one
+    partition come in offset order.
+    """
+
+    def process_partitioned(
+        self, events: Sequence[Event], partitions: Sequence[str], tx: StoreTx
+    ) -> None: ...
+
+
+def is_stateful(processor: Processor) -> bool:
+    return callable(getattr(processor, "snapshot", None)) and callable(
+        getattr(processor, "restore", None)
+    )
+
+
+def is_partition_aware(processor: Processor) -> bool:
+    return callable(getattr(processor, "process_partitioned", None))
