@@ -1,0 +1,5 @@
+"""Streamlit page script: Marketplace."""
+
+from pulso.dashboard.market_page import render
+
+render()

@@ -1,0 +1,5 @@
+"""Streamlit page script: Pedidos."""
+
+from pulso.dashboard.orders_page import render
+
+render()
