@@ -16,7 +16,8 @@ find_python() {
 }
 
 extras=""
-[[ "${1:-}" == "--dev" ]] && extras="[dev]"
+# --dev also installs the Spark extra, so the Spark tests run (they need Java 17 too).
+[[ "${1:-}" == "--dev" ]] && extras="[dev,spark]"
 
 if [[ ! -x .venv/bin/python ]]; then
   python="$(find_python)"

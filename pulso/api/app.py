@@ -22,10 +22,20 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pulso.api.deps import ApiState, HealthCheck
-from pulso.api.hotpath import CreateChargeHotPath
+from pulso.api.hotpath import install_hot_path
 from pulso.api.metrics import ApiMetrics, MetricsMiddleware
 from pulso.api.problems import PayloadTooLargeError, error_response, install_problem_handlers
-from pulso.api.routers import analytics, health, kpis, pix, sandbox, webhooks
+from pulso.api.routers import (
+    alerts,
+    analytics,
+    health,
+    kpis,
+    market,
+    orders_query,
+    pix,
+    sandbox,
+    webhooks,
+)
 from pulso.api.websocket import ChargeHub
 from pulso.bus.protocol import Bus
 from pulso.config import Settings
@@ -73,11 +83,14 @@ def create_app(
     install_problem_handlers(app)
     for router in (pix.router, webhooks.router, health.router, analytics.router, kpis.router):
         app.include_router(router)
+    app.include_router(alerts.router)
+    app.include_router(market.router)
+    app.include_router(orders_query.router)
     if isinstance(psp, SimulatedPayer):
         app.include_router(sandbox.router)
-    app.add_middleware(CreateChargeHotPath, state=state, route=pix.create_route())
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes)
+    install_hot_path(app, state, pix.create_route(), max_body_bytes=max_body_bytes)
     return app
 
 

@@ -8,6 +8,7 @@ from the lifecycle events the API publishes.
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from pathlib import Path
@@ -18,7 +19,11 @@ import typer
 from pulso.cli.output import console, load_settings_or_exit, user_errors
 
 if TYPE_CHECKING:
+    import asyncio
+
+    from pulso.alerts import AlertThread
     from pulso.bus.protocol import Bus
+    from pulso.cli.worker import WorkerPool
     from pulso.config import Settings
     from pulso.pix.stores import StoreRegistry
     from pulso.reports.schedule import ReportScheduler
@@ -79,6 +84,34 @@ def serve(
             "PULSO_REPORT_WEEKLY_DAY to the configured channels.",
         ),
     ] = True,
+    alerts: Annotated[
+        bool,
+        typer.Option(
+            "--alerts/--no-alerts",
+            help="Throttle and deliver detector alerts to the PULSO_ALERT_CHANNELS (the alert "
+            "dispatcher in this process).",
+        ),
+    ] = True,
+    archive: Annotated[
+        bool,
+        typer.Option(
+            "--archive/--no-archive",
+            help="Copy every event to the raw archive (PULSO_ARCHIVE_URL) in this process.",
+        ),
+    ] = True,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            help="embedded (the pipeline on a thread) or cluster (N `pulso worker` processes "
+            "in one Kafka consumer group; needs Kafka and PostgreSQL). Default: PULSO_PROFILE.",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=64, help="Pipeline workers of the cluster profile (default: PULSO_WORKERS)."
+        ),
+    ] = None,
 ) -> None:
     """Serve the PIX API (OpenAPI docs at /docs) with the pipeline, until Ctrl-C.
 
@@ -87,6 +120,10 @@ def serve(
     """
     settings = load_settings_or_exit()
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    worker_count = _cluster_workers(settings, profile, workers, pipeline)
+    # uvicorn re-raises the SIGTERM it caught once it has shut down; exiting through
+    # SystemExit then runs run_api's clean-up (workers stopped, pipeline drained).
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with user_errors():
         run_api(
             with_public_url(settings, host, port),
@@ -100,7 +137,31 @@ def serve(
             access_log=access_log,
             reports=reports,
             etl=etl,
+            alerts=alerts,
+            archive=archive,
+            workers=worker_count,
         )
+
+
+def _exit_on_sigterm(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _cluster_workers(
+    settings: Settings, profile: str | None, workers: int | None, pipeline: bool
+) -> int:
+    """How many worker processes to start: 0 for the embedded profile (the pipeline thread);
+    the cluster profile refuses an embedded-only bus or store."""
+    from pulso.cli.output import fail
+    from pulso.cli.worker import require_cluster
+
+    chosen = profile or settings.profile
+    if chosen not in ("embedded", "cluster"):
+        raise fail(f"--profile must be embedded or cluster, got {chosen!r}")
+    if chosen == "embedded":
+        return 0
+    require_cluster(settings, "the cluster profile")
+    return (workers or settings.workers) if pipeline else 0
 
 
 def run_api(
@@ -116,12 +177,16 @@ def run_api(
     access_log: bool = False,
     reports: bool = False,
     etl: bool = False,
+    alerts: bool = False,
+    archive: bool = False,
+    workers: int = 0,
 ) -> None:
     """Serve the API (and the pipeline and the report scheduler, on threads) over
     ``settings`` until Ctrl-C."""
     import uvicorn
 
     from pulso.api import create_app
+    from pulso.archive.service import ArchiveThread
     from pulso.bus import open_bus
     from pulso.pix.providers import open_psp
     from pulso.pix.stores import StoreRegistry
@@ -133,11 +198,26 @@ def run_api(
     worker: _PipelineThread | None = None
     scheduler: ReportScheduler | None = None
     sales_etl: _SalesEtl | None = None
+    archiver: ArchiveThread | None = None
+    alert_thread: AlertThread | None = None
+    pool: WorkerPool | None = None
     try:
         registry = StoreRegistry(store)
         _register_stores(registry, stores_csv, demo_stores)
+        if workers:  # cluster profile: the pipeline runs in `pulso worker` processes
+            from pulso.cli.worker import WorkerPool
+
+            pool, pipeline = WorkerPool(settings, workers), False
         worker = _PipelineThread(settings, bus, store, linger_s=linger_s) if pipeline else None
         checks = {"pipeline": worker.problem} if worker is not None else {}
+        if pool is not None:
+            checks = {"workers": pool.problem}
+        # Not a readiness check either: a channel that is down is retried and shown in
+        # GET /v1/alerts; the API serves charges regardless.
+        alert_thread = _alert_thread(settings, store, bus) if alerts else None
+        # Not a readiness check: the API serves whether or not the archive keeps up, and the
+        # archive's own consumer group resumes where it stopped.
+        archiver = ArchiveThread(settings, bus) if archive else None
         app = create_app(
             settings,
             store=store,
@@ -149,29 +229,78 @@ def run_api(
         )
         if worker is not None:
             worker.start()
+        if pool is not None:
+            pool.start()
+            _print_pool(pool)
         if reports:
             scheduler = _start_report_scheduler(settings, store)
         if etl:
             sales_etl = _SalesEtl(settings, bus, store)
             sales_etl.start()
+        if alert_thread is not None:
+            alert_thread.start()
+        if archiver is not None:
+            archiver.start()
+            console.print(f"raw archive: {archiver.url}", markup=False, soft_wrap=True)
         console.print(
             f"pulso API on http://{host}:{port} (docs: /docs; PSP {psp.name}, store "
-            f"{store.dialect}, bus {settings.bus.kind}, pipeline {'on' if pipeline else 'off'})"
+            f"{store.dialect}, bus {settings.bus.kind}, pipeline "
+            f"{f'{workers} workers' if pool is not None else 'on' if pipeline else 'off'})"
         )
         config = uvicorn.Config(
-            app, host=host, port=port, access_log=access_log, log_level="warning"
+            app,
+            host=host,
+            port=port,
+            access_log=access_log,
+            log_level="warning",
+            http=_http_protocol(),
         )
         uvicorn.Server(config).run()
     finally:
+        if archiver is not None:
+            archiver.stop()
+        if alert_thread is not None:
+            alert_thread.stop()
         if sales_etl is not None:
             sales_etl.stop()
         if scheduler is not None:
             scheduler.stop()
         if worker is not None:
             worker.stop()
+        if pool is not None:
+            pool.stop()
         psp.close()
         bus.close()
         store.close()
+
+
+def _print_pool(pool: WorkerPool) -> None:
+    console.print(f"pipeline: {pool.count} worker processes (pids {pool.pids()})")
+    if pool.facts_only:
+        console.print(
+            "note: with more than one worker, the event-time windows and the fraud scoring are "
+            "off (their state needs one runner per consumer group); use --workers 1, or set "
+            "PULSO_WINDOW_ENABLED=false PULSO_FRAUD_ENABLED=false to silence this"
+        )
+
+
+def _alert_thread(settings: Settings, store: Store, bus: Bus) -> AlertThread:
+    from pulso.alerts import AlertThread, dispatcher_from_settings
+
+    dispatcher = dispatcher_from_settings(settings, store, bus)
+    channels = ", ".join(dispatcher.channels) or "no channel: stored and published only"
+    console.print(f"alerts: throttled per {settings.alert_throttle_s:g} s ({channels})")
+    return AlertThread(dispatcher)
+
+
+def _http_protocol() -> type[asyncio.Protocol] | str:
+    """httptools with each answer written in one system call (pulso.api.http_protocol);
+    uvicorn's own choice when httptools is not installed."""
+    try:
+        from pulso.api.http_protocol import CoalescingHttpToolsProtocol
+    except ImportError:
+        return "auto"
+    return CoalescingHttpToolsProtocol
 
 
 def _start_report_scheduler(settings: Settings, store: Store) -> ReportScheduler:

@@ -1,5 +1,6 @@
 """The dashboard's Streamlit entry script: ``streamlit run pulso/dashboard/app.py``
-(``pulso dashboard`` does it for you). Two pages, both reading the HTTP API only."""
+(``pulso dashboard`` does it for you). Five pages (Vendas, Pagamentos PIX, Pedidos,
+Marketplace, Fraude), all reading the HTTP API only."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ def main() -> None:
     pages = [
         st.Page(VIEWS / "vendas.py", title="Vendas", icon=":material/point_of_sale:", default=True),
         st.Page(VIEWS / "pagamentos_pix.py", title="Pagamentos PIX", icon=":material/qr_code_2:"),
+        st.Page(VIEWS / "pedidos.py", title="Pedidos", icon=":material/shopping_cart:"),
+        st.Page(VIEWS / "marketplace.py", title="Marketplace", icon=":material/storefront:"),
+        st.Page(VIEWS / "fraude.py", title="Fraude", icon=":material/gpp_maybe:"),
     ]
     st.navigation(pages).run()
 
