@@ -325,10 +325,10 @@ class Detector:
         cents: int,
         hits: list[RuleHit],
     ) -> None:
-        since = now_ms - 1000 * self.thresholds.duplicate_window_s
-        for r in reversed(recent):
-            if r[0] > since and r[1] == charge.store_id and r[3] == cents:
-                ago = format_duration_s((now_ms - r[0]) / 1000)
+        window_ms = 1000 * self.thresholds.duplicate_window_s
+        for r in reversed(recent):  # either side of this charge: it may have arrived late
+            if abs(now_ms - r[0]) < window_ms and r[1] == charge.store_id and r[3] == cents:
+                ago = format_duration_s(abs(now_ms - r[0]) / 1000)
                 reason = (
                     f"mesmo pagador, mesma loja ({charge.store_id}) e mesmo valor "
                     f"({format_brl(charge.amount)}) de uma cobrança de {ago} atrás"
@@ -345,18 +345,21 @@ class Detector:
         hits: list[RuleHit],
     ) -> None:
         t = self.thresholds
-        if last[2] == city or now_ms - last[0] > 1000 * t.travel_window_s:
+        # A charge may arrive after a later one (another partition): the gap is what counts.
+        gap_ms = abs(now_ms - last[0])
+        if last[2] == city or gap_ms > 1000 * t.travel_window_s:
             return
         here, there = _COORDS.get(city), _COORDS.get(last[2])
         if here is None or there is None:
             return
         km = distance_km(there[0], there[1], here[0], here[1])
-        hours = max(now_ms - last[0], 1000) / _HOUR_MS
+        hours = max(gap_ms, 1000) / _HOUR_MS
         if km < t.travel_min_km or km / hours < t.travel_kmh:
             return
+        first, then = (last[2], city) if now_ms >= last[0] else (city, last[2])
         reason = (
-            f"pagador em {last[2]} e {format_duration_s((now_ms - last[0]) / 1000)} depois em "
-            f"{charge.city}/{charge.uf}: {format_count(round(km))} km, "
+            f"pagador em {first} e {format_duration_s(gap_ms / 1000)} depois em "
+            f"{then}: {format_count(round(km))} km, "
             f"{format_count(round(km / hours))} km/h"
         )
         hits.append(RuleHit(IMPOSSIBLE_TRAVEL, reason))
@@ -365,15 +368,18 @@ class Detector:
         self, charge: ChargeCreated, recent: list[list[Any]], now_ms: int, hits: list[RuleHit]
     ) -> None:
         t = self.thresholds
-        since = now_ms - 1000 * t.velocity_window_s
-        window = [r for r in recent if r[0] > since]
+        window_ms = 1000 * t.velocity_window_s
+        window = [r for r in recent if abs(now_ms - r[0]) < window_ms]
+        if not window:
+            return
         stores = {r[1] for r in window} | {charge.store_id}
         if len(stores) < t.velocity_stores:
             return
         covered = tuple(r[4] for r in window if not r[5])
         for r in window:
             r[5] = True
-        span = format_duration_s((now_ms - window[0][0]) / 1000)
+        times = [r[0] for r in window]  # not sorted if a charge arrived late
+        span = format_duration_s((max(max(times), now_ms) - min(min(times), now_ms)) / 1000)
         reason = f"mesmo pagador em {len(stores)} lojas diferentes em {span}"
         hits.append(RuleHit(VELOCITY, reason, covered))
 

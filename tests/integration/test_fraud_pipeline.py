@@ -158,3 +158,85 @@ def test_restart_from_the_checkpoint_gives_the_same_alerts(
     finally:
         store2.close()
         bus2.close()
+
+
+def _pipeline_settings(settings_factory: Any, data_dir: Path, batch_size: int) -> Any:
+    return settings_factory(
+        data_dir=data_dir,
+        batch_size=batch_size,
+        batch_timeout_ms=50,
+        kafka_partitions=1,  # one partition: the arrival order does not depend on the consumer
+        pii_key="the same key for every run of this test",
+    )
+
+
+def run_in_steps(settings: Any, values: list[bytes], restart_every: int | None) -> tuple[Any, ...]:
+    """Every message through the pipeline one batch at a time (exact batch boundaries);
+    every ``restart_every`` batches the runner is closed and a new one (new processors,
+    state restored from the store's checkpoint) carries on."""
+    bus, store = open_bus(settings), open_store(settings)
+    try:
+        store.migrate()
+        bus.publish(Topic.PAYMENTS, [(None, v) for v in values])
+        batches, restarts, done = 0, -1, False
+        while not done:
+            runner = build_runner(settings, bus, store)
+            restarts += 1
+            try:
+                steps = 0
+                while restart_every is None or steps < restart_every:
+                    if runner.step() is None:
+                        done = True
+                        break
+                    steps += 1
+                    batches += 1
+            finally:
+                runner.close()
+        assert batches == -(-len(values) // settings.batch_size)
+        if restart_every is not None:
+            assert restarts >= batches // restart_every
+        return alerts(store), full_scores(store)
+    finally:
+        store.close()
+        bus.close()
+
+
+def full_scores(store: Store) -> list[tuple[Any, ...]]:
+    return sorted(store.query("SELECT * FROM fraud_scores"))
+
+
+@pytest.mark.parametrize("restart_every", [1, 3])
+def test_restarts_at_batch_boundaries_match_one_uninterrupted_run(
+    settings_factory: Any, tmp_path: Path, restart_every: int
+) -> None:
+    """Batches of 100 on DuckDB; every row of ``alerts`` and ``fraud_scores`` is the same."""
+    values = [encode_event(e) for e in traffic(3_000, seed=11)]
+    whole = run_in_steps(_pipeline_settings(settings_factory, tmp_path / "u", 100), values, None)
+    again = run_in_steps(
+        _pipeline_settings(settings_factory, tmp_path / "r", 100), values, restart_every
+    )
+    assert whole[0] and whole[1], "the anomalies raised alerts and risk rows"
+    assert again[0] == whole[0]
+    assert again[1] == whole[1]
+
+
+def _process_in_batches(store: Store, events: list[Event], batch_size: int) -> tuple[Any, ...]:
+    with store.transaction() as tx:
+        tx.execute("DELETE FROM fraud_scores")
+        tx.execute("DELETE FROM alerts")
+    processor = FraudProcessor(FraudThresholds(), b"k" * 32)
+    for start in range(0, len(events), batch_size):
+        with store.transaction() as tx:
+            processor.process(events[start : start + batch_size], tx)
+    return alerts(store), full_scores(store)
+
+
+def test_rows_do_not_depend_on_the_batch_boundaries(env: tuple[Any, Bus, Store]) -> None:
+    """A charge's ``fraud_scores`` row merges its own verdict and the later patterns that
+    cover it the same way within a batch as the upsert does across batches."""
+    _, _, store = env
+    events = traffic(12_000, seed=4)
+    whole = _process_in_batches(store, events, len(events))
+    assert whole[1]
+    for batch_size in (100, 300):
+        assert _process_in_batches(store, events, batch_size) == whole, batch_size

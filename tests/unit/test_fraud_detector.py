@@ -135,6 +135,39 @@ def test_impossible_travel_between_far_cities() -> None:
     assert "km/h" in result.reasons[0]
 
 
+def test_impossible_travel_seen_out_of_order_tells_the_real_order_and_speed() -> None:
+    """The later charge arrives first (another partition): same distance, same speed."""
+    d = detector()
+    later = created(NOON + timedelta(minutes=20), "80.00", payer=PAYER, city="Manaus", uf="AM")
+    assess(d, later)
+    result = assess(d, created(NOON, payer=PAYER, city="Porto Alegre", uf="RS"))
+    assert result.kind == IMPOSSIBLE_TRAVEL and result.alert
+    in_order = detector()
+    assess(in_order, created(NOON, payer=PAYER, city="Porto Alegre", uf="RS"))
+    expected = assess(
+        in_order,
+        created(NOON + timedelta(minutes=20), "80.00", payer=PAYER, city="Manaus", uf="AM"),
+    )
+    assert result.reasons == expected.reasons
+    assert result.reasons[0].startswith(
+        "pagador em Porto Alegre/RS e 20 min 00 s depois em Manaus/AM"
+    )
+
+
+def test_travel_seen_out_of_order_beyond_the_window_is_ignored() -> None:
+    d = detector()
+    assess(d, created(NOON + timedelta(hours=2), "80.00", payer=PAYER, city="Manaus", uf="AM"))
+    assert not assess(d, created(NOON, payer=PAYER, city="Porto Alegre", uf="RS")).hits
+
+
+def test_a_late_charge_is_no_duplicate_of_one_long_after_it() -> None:
+    d = detector()
+    assess(d, created(NOON + timedelta(hours=2), payer=PAYER))
+    assert not assess(d, created(NOON, payer=PAYER)).hits
+    again = assess(d, created(NOON + timedelta(hours=2, minutes=-1), payer=PAYER))
+    assert again.kind == DUPLICATE_CHARGE  # 1 min before the other one: a duplicate
+
+
 def test_travel_at_a_possible_speed_is_fine() -> None:
     d = detector()
     assess(d, created(NOON, payer=PAYER, city="São Paulo", uf="SP"))

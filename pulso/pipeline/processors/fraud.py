@@ -144,11 +144,14 @@ def score_columns(assessments: Sequence[Assessment], record_score: float) -> Col
 
 
 def _keep_riskier(rows: dict[str, list[object]], charge_id: str, values: list[object]) -> None:
+    """Merge like the table's upsert does (``FRAUD_SCORES`` merge rules: creation facts first
+    seen, the highest risk, kind and reasons of the riskiest — ties: the later one), so a row
+    is the same whether its assessments fell in one batch or in several."""
     old = rows.get(charge_id)
     if old is None:
         rows[charge_id] = values
         return
     merged = [o if o is not None else n for o, n in zip(old, values, strict=True)]
-    if float(values[4]) > float(old[4]):  # type: ignore[arg-type]
+    if float(values[4]) >= float(old[4]):  # type: ignore[arg-type]
         merged[4], merged[6], merged[7], merged[8] = values[4], values[6], values[7], values[8]
     rows[charge_id] = merged
