@@ -62,16 +62,30 @@ def archiver(data_dir: Path) -> subprocess.Popen[bytes]:
     )
 
 
+def parquet_files(data_dir: Path) -> int:
+    return sum(1 for _ in data_dir.rglob("*.parquet"))
+
+
+def kill_after_new_files(proc: subprocess.Popen[bytes], data_dir: Path, new_files: int) -> bool:
+    """SIGKILL ``proc`` once it has written ``new_files`` more Parquet files than it found, so
+    the kill lands mid-run however fast the machine is; False when it finished first."""
+    target = parquet_files(data_dir) + new_files
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        if parquet_files(data_dir) >= target:
+            proc.send_signal(signal.SIGKILL)
+            return True
+        time.sleep(0.005)
+    return False
+
+
 def test_kill_9_and_restart_archive_every_event_once(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     expected = fill_bus(data_dir)
     kills = 0
-    for delay in (1.2, 1.6, 2.0, 2.4):
+    for new_files in (1, 2, 3, 5):  # kills at different depths into a run
         proc = archiver(data_dir)
-        time.sleep(delay)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
+        kills += kill_after_new_files(proc, data_dir, new_files)
         proc.wait(timeout=60)
     final = archiver(data_dir)
     _out, err = final.communicate(timeout=300)
