@@ -35,9 +35,10 @@ internal                   500     anything else (logged with its traceback, not
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import orjson
 from fastapi import FastAPI, Request
@@ -67,6 +68,7 @@ PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
 TYPE_PREFIX: Final = "urn:pulso:problem:"
 RETRY_AFTER_S: Final = 5
 _EXTENSION_ATTRIBUTES: Final = ("charge_id", "store_id")
+ErrorT = TypeVar("ErrorT", bound=Exception)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +144,22 @@ _BY_ERROR: Final[dict[type[BaseException], ProblemType]] = {
     StoreUnavailableError: STORE_UNAVAILABLE,
     BusUnavailableError: BUS_UNAVAILABLE,
 }
+
+
+def problem_responses(descriptions: Mapping[int, str]) -> dict[int | str, dict[str, Any]]:
+    """A route's ``responses`` for OpenAPI: the statuses its problem documents may have."""
+    return {status: {"description": text} for status, text in descriptions.items()}
+
+
+@contextmanager
+def raised_as(problems: Mapping[type[ErrorT], ProblemType]) -> Iterator[None]:
+    """Re-raise an error of one of ``problems``' classes as an :class:`ApiError` of its
+    problem type (the most specific class wins), its message the ``detail``."""
+    try:
+        yield
+    except tuple(problems) as e:
+        problem = next(problems[cls] for cls in type(e).__mro__ if cls in problems)
+        raise ApiError(problem, str(e)) from e
 
 
 def problem_type_of(error: BaseException) -> ProblemType:

@@ -41,7 +41,6 @@ import hashlib
 import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
 from typing import TYPE_CHECKING, BinaryIO, Final
 
 import numpy as np
@@ -53,7 +52,13 @@ from pulso.domain.timefmt import DISPLAY_ZONE
 from pulso.domain.validators import REGION_BY_UF
 from pulso.sources import GeneratorConfigError
 from pulso.sources.geo import CITIES
-from pulso.sources.sales_generator import PRODUCTS, SALES_CATEGORIES
+from pulso.sources.sales_generator import (
+    category_range_cents,
+    name_pool,
+    product_table,
+    shelf_price_cents,
+    weighted_pick,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -214,12 +219,12 @@ class _Catalogue:
     def build(cls, config: OrdersConfig, rng: np.random.Generator) -> _Catalogue:
         n_customers = max(1, min(_MAX_CUSTOMERS, round(config.orders * _CUSTOMERS_PER_ORDER)))
         population = np.array([c.population for c in CITIES], dtype=np.float64)
-        customer_city = _pick(population / population.sum(), n_customers, rng)
-        names = _name_pool(config.seed, min(n_customers, _NAME_POOL))
+        customer_city = weighted_pick(population / population.sum(), n_customers, rng)
+        names = name_pool(config.seed, min(n_customers, _NAME_POOL))
         name_index = rng.integers(0, len(names), size=n_customers)
         # A few loyal customers buy often, most buy once or twice (a Zipf-like tail).
         loyalty = 1.0 / (rng.permutation(n_customers) + 1.0) ** 0.6
-        products, weights, reference = _products(rng)
+        products, weights, reference = product_table(rng, _CATEGORY_SHARE)
         return cls(
             customer_names=pa.array(names, pa.string()).take(pa.array(name_index)),
             customer_city=customer_city,
@@ -248,9 +253,9 @@ class _Orders:
 
 def _draw_orders(config: OrdersConfig, cat: _Catalogue, rng: np.random.Generator) -> _Orders:
     n = config.orders
-    customer = _pick(cat.customer_weights, n, rng)
-    product = _pick(cat.product_weights, n, rng)
-    channel = _pick(_CHANNEL_WEIGHTS, n, rng)
+    customer = weighted_pick(cat.customer_weights, n, rng)
+    product = weighted_pick(cat.product_weights, n, rng)
+    channel = weighted_pick(_CHANNEL_WEIGHTS, n, rng)
     quantity = np.minimum(rng.geometric(cat.quantity_p[product]), MAX_QUANTITY)
     first_status = np.where(rng.random(n) < _PENDING_SHARE, PENDENTE, PAGO).astype(np.int64)
     return _Orders(
@@ -265,8 +270,8 @@ def _order_seconds(config: OrdersConfig, n: int, rng: np.random.Generator) -> np
     day_weights = np.array(
         [_WEEKDAY_WEIGHTS[(config.start + timedelta(days=d)).weekday()] for d in range(config.days)]
     )
-    day = _pick(day_weights / day_weights.sum(), n, rng)
-    hour = _pick(_HOUR_WEIGHTS, n, rng)
+    day = weighted_pick(day_weights / day_weights.sum(), n, rng)
+    hour = weighted_pick(_HOUR_WEIGHTS, n, rng)
     seconds_of_day = hour * 3600 + rng.integers(0, 3600, size=n)
     # The zone's offset is whole hours and constant within a day since 2019; across DST days
     # of older years an order may shift by an hour, which a synthetic file can live with.
@@ -364,57 +369,16 @@ def _hour_weights() -> npt.NDArray[np.float64]:
 _HOUR_WEIGHTS: Final = _hour_weights()
 
 
-def _pick(
-    weights: npt.NDArray[np.float64], n: int, rng: np.random.Generator
-) -> npt.NDArray[np.int64]:
-    """``n`` indexes drawn with ``weights``: one uniform draw and a binary search each."""
-    cumulative = np.cumsum(weights)
-    picked = np.searchsorted(cumulative, rng.random(n) * cumulative[-1], side="right")
-    clipped: npt.NDArray[np.int64] = np.minimum(picked, len(weights) - 1).astype(np.int64)
-    return clipped
-
-
-def _name_pool(seed: int, size: int) -> list[str]:
-    from faker import Faker
-
-    fake = Faker("pt_BR")
-    fake.seed_instance(seed)
-    return [f"{fake.first_name()} {fake.last_name()}" for _ in range(size)]
-
-
-def _products(
-    rng: np.random.Generator,
-) -> tuple[list[tuple[str, str]], npt.NDArray[np.float64], npt.NDArray[np.int64]]:
-    """(name, category), order share (category share × a Zipf-like rank shuffled by the
-    seed) and reference price in centavos of every product."""
-    products: list[tuple[str, str]] = []
-    weights: list[float] = []
-    cents: list[int] = []
-    for category, items in PRODUCTS.items():
-        shares = 1.0 / (rng.permutation(len(items)) + 1)
-        shares = shares / shares.sum() * _CATEGORY_SHARE[category]
-        for (name, price), share in zip(items, shares.tolist(), strict=True):
-            products.append((name, category))
-            weights.append(share)
-            cents.append(int(Decimal(price) * 100))
-    array = np.array(weights, dtype=np.float64)
-    return products, array / array.sum(), np.array(cents, dtype=np.int64)
-
-
 def _channel_prices(
     products: list[tuple[str, str]], reference: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.int64]:
     """Price of each product per channel with a shelf-price ending (x,x9 under R$ 10, x,90
     under R$ 1.000, x,00 above), within its category's range."""
     raw = reference[:, np.newaxis] * _CHANNEL_PRICE[np.newaxis, :]
-    cents = np.where(
-        raw < 1_000,
-        np.round(raw / 10) * 10 - 1,
-        np.where(raw < 100_000, np.round(raw / 100) * 100 - 10, np.round(raw / 1_000) * 1_000),
-    ).astype(np.int64)
-    low = np.array([int(SALES_CATEGORIES[c][0] * 100) for _, c in products])[:, np.newaxis]
-    high = np.array([int(SALES_CATEGORIES[c][1] * 100) for _, c in products])[:, np.newaxis]
-    clipped: npt.NDArray[np.int64] = np.clip(cents, low, high)
+    low, high = category_range_cents(products)
+    clipped: npt.NDArray[np.int64] = np.clip(
+        shelf_price_cents(raw), low[:, np.newaxis], high[:, np.newaxis]
+    )
     return clipped
 
 

@@ -308,13 +308,24 @@ def _local_hours(config: PaymentsConfig) -> Iterator[tuple[int, int, int]]:
 
 
 @dataclass(slots=True)
-class GenerationStats:
-    """Exact counts of what a generator yielded so far."""
+class ChargeCounts:
+    """Charges made so far, and how many ended each way (what :func:`terminal_maker` counts)."""
 
     charges: int = 0
     confirmed: int = 0
     failed: int = 0
     expired: int = 0
+
+    @property
+    def events(self) -> int:
+        """Every charge event: the created ones and their terminals."""
+        return self.charges + self.confirmed + self.failed + self.expired
+
+
+@dataclass(slots=True)
+class GenerationStats(ChargeCounts):
+    """Exact counts of what a generator yielded so far."""
+
     malformed_by_kind: dict[str, int] = field(default_factory=dict)
     stores: int = 0
     cities: int = 0
@@ -323,7 +334,7 @@ class GenerationStats:
 
     @property
     def good_events(self) -> int:
-        return self.charges + self.confirmed + self.failed + self.expired
+        return self.events
 
     @property
     def malformed(self) -> int:
@@ -359,7 +370,7 @@ _CONFIRM_DELAYS_S: Final = lognormal_quantiles(_CONFIRM_MEDIAN_S, _CONFIRM_SIGMA
 _SLOW_CONFIRM_DELAYS_S: Final = lognormal_quantiles(_SLOW_MEDIAN_S, _SLOW_SIGMA)
 _FAIL_DELAYS_S: Final = lognormal_quantiles(_FAIL_MEDIAN_S, _FAIL_SIGMA)
 _NOT_CONFIRMED_SHARE: Final = FAILED_SHARE + EXPIRED_SHARE
-_CONFIRMED, _FAILED, _EXPIRED = 0, 1, 2
+CONFIRMED, FAILED, EXPIRED = 0, 1, 2
 
 
 def draw_outcome(uniform: float, expiry_ms: int) -> tuple[int, int]:
@@ -371,21 +382,86 @@ def draw_outcome(uniform: float, expiry_ms: int) -> tuple[int, int]:
     last_report_ms = expiry_ms - 1000  # a payment or refusal lands a second before expiry
     if uniform < FAILED_SHARE:
         delay_s = draw_quantile(_FAIL_DELAYS_S, uniform / FAILED_SHARE)
-        return _FAILED, min(int(delay_s * 1000), last_report_ms)
+        return FAILED, min(int(delay_s * 1000), last_report_ms)
     if uniform < _NOT_CONFIRMED_SHARE:
-        return _EXPIRED, expiry_ms
+        return EXPIRED, expiry_ms
     rest = (uniform - _NOT_CONFIRMED_SHARE) / (1.0 - _NOT_CONFIRMED_SHARE)
     if rest < _SLOW_PAYER_SHARE:
         delay_s = draw_quantile(_SLOW_CONFIRM_DELAYS_S, rest / _SLOW_PAYER_SHARE)
     else:
         slice_s = (rest - _SLOW_PAYER_SHARE) / (1.0 - _SLOW_PAYER_SHARE)
         delay_s = draw_quantile(_CONFIRM_DELAYS_S, slice_s)
-    return _CONFIRMED, min(int(delay_s * 1000), last_report_ms)
+    return CONFIRMED, min(int(delay_s * 1000), last_report_ms)
 
 
 # A pending terminal event: (due_ms, sequence, outcome, charge_id, amount); the sequence
 # number keeps the heap from ever comparing the rest and makes ties deterministic.
-_Pending = tuple[int, int, int, str, Decimal]
+Pending = tuple[int, int, int, str, Decimal]
+
+
+class Amounts(dict[int, Decimal]):
+    """Two-place Decimals by centavos, each built once on first use (tickets repeat)."""
+
+    def __missing__(self, cents: int) -> Decimal:
+        amount = self[cents] = Decimal(cents).scaleb(-2)
+        return amount
+
+
+@dataclass(frozen=True, slots=True)
+class StoreTables:
+    """A seed's stores and what traffic is drawn from for each, in store order: the
+    expected charges per local hour and the ticket quantiles in centavos."""
+
+    stores: list[Store]
+    hourly: list[tuple[tuple[float, ...], ...]]
+    amounts_cents: list[tuple[float, ...]]
+
+    @classmethod
+    def build(cls, n_stores: int, n_cities: int, seed: int) -> StoreTables:
+        stores = make_stores(n_stores, n_cities, random.Random(seed))
+        return cls(
+            stores,
+            [s.hourly_charges() for s in stores],
+            [_amount_quantiles_cents(s.store_type) for s in stores],
+        )
+
+    @property
+    def cities(self) -> int:
+        return len({s.ibge_code for s in self.stores})
+
+
+def terminal_maker(
+    rng: random.Random,
+    counts: ChargeCounts,
+    source: str,
+    end_to_end_id: Callable[[int, datetime], str],
+) -> Callable[[Pending], Event]:
+    """A function giving the terminal event of a pending charge (confirmed, failed or expired
+    at its due time), counted in ``counts``. It draws from ``rng`` in a fixed order:
+    ``end_to_end_id(ms, at)`` for a confirmation, the reason of a failure, then the event
+    id's bits. (A closure rather than a plain function: it runs once per charge.)"""
+
+    def terminal(entry: Pending) -> Event:
+        ms, _, outcome, charge_id, amount = entry
+        at = datetime.fromtimestamp(ms / 1000, UTC)
+        payload: ChargeConfirmed | ChargeFailed | ChargeExpired
+        if outcome == CONFIRMED:
+            e2e_id = end_to_end_id(ms, at)
+            payload = ChargeConfirmed(
+                charge_id=charge_id, confirmed_at=at, amount_paid=amount, end_to_end_id=e2e_id
+            )
+            counts.confirmed += 1
+        elif outcome == FAILED:
+            reason = rng.choice(FAILURE_REASONS)
+            payload = ChargeFailed(charge_id=charge_id, failed_at=at, reason=reason)
+            counts.failed += 1
+        else:
+            payload = ChargeExpired(charge_id=charge_id, expired_at=at)
+            counts.expired += 1
+        event_id = uuid7(ms, rng.getrandbits(80))
+        return new_event(payload, source=source, key=charge_id, occurred_at=at, event_id=event_id)
+
+    return terminal
 
 
 class _Simulation:
@@ -394,20 +470,22 @@ class _Simulation:
     def __init__(self, config: PaymentsConfig, stats: GenerationStats) -> None:
         self._config = config
         self._stats = stats
-        self._stores = stores_for(config)
+        tables = StoreTables.build(config.n_stores, config.n_cities, config.seed)
+        self._stores = tables.stores
         self._rng = random.Random(f"{config.seed}/events")
         self._cpfs, self._cnpjs = make_payer_pool(len(self._stores), self._rng)
-        self._tables = [s.hourly_charges() for s in self._stores]
-        self._amounts_cents = [_amount_quantiles_cents(s.store_type) for s in self._stores]
+        self._tables = tables.hourly
+        self._amounts_cents = tables.amounts_cents
         self._till_labels = [[f"PDV {t:02d}" for t in range(1, s.tills + 1)] for s in self._stores]
-        self._pending: list[_Pending] = []
+        self._pending: list[Pending] = []
         self._expiry_ms = config.expiry_s * 1000
         self._expiry = timedelta(seconds=config.expiry_s)
-        self._decimals: dict[int, Decimal] = {}
+        self._decimals = Amounts()
         self._e2e_minute = -1
         self._e2e_prefixes: list[str] = []
+        self._terminal = terminal_maker(self._rng, stats, SOURCE, self._end_to_end_id)
         stats.stores = len(self._stores)
-        stats.cities = len({s.ibge_code for s in self._stores})
+        stats.cities = tables.cities
         stats.period_start, stats.period_end = config.period_start, config.period_end
 
     def events(self) -> Iterator[Event]:
@@ -432,7 +510,7 @@ class _Simulation:
                     yield terminal(pop(pending))
                 store, tills = stores[i], till_labels[i]
                 cents = int(draw_quantile(amount_tables[i], rnd()))
-                amount = decimals.get(cents) or self._new_amount(cents)  # never 0: min R$ 1,00
+                amount = decimals[cents]
                 txid = f"{bits(100):025x}"
                 charge_id = "ch_" + txid  # the PSP's txid is unique: the charge id follows it
                 created_at = fromtimestamp(ms / 1000, UTC)
@@ -476,32 +554,7 @@ class _Simulation:
         arrivals.sort()
         return arrivals
 
-    def _new_amount(self, cents: int) -> Decimal:
-        """A two-place Decimal for ``cents``, kept: tickets repeat, so each is built once."""
-        amount = self._decimals[cents] = Decimal(cents).scaleb(-2)
-        return amount
-
-    def _terminal(self, entry: _Pending) -> Event:
-        ms, _, outcome, charge_id, amount = entry
-        at = datetime.fromtimestamp(ms / 1000, UTC)
-        payload: ChargeConfirmed | ChargeFailed | ChargeExpired
-        if outcome == _CONFIRMED:
-            e2e_id = self._end_to_end_id(ms)
-            payload = ChargeConfirmed(
-                charge_id=charge_id, confirmed_at=at, amount_paid=amount, end_to_end_id=e2e_id
-            )
-            self._stats.confirmed += 1
-        elif outcome == _FAILED:
-            reason = self._rng.choice(FAILURE_REASONS)
-            payload = ChargeFailed(charge_id=charge_id, failed_at=at, reason=reason)
-            self._stats.failed += 1
-        else:
-            payload = ChargeExpired(charge_id=charge_id, expired_at=at)
-            self._stats.expired += 1
-        event_id = uuid7(ms, self._rng.getrandbits(80))
-        return new_event(payload, source=SOURCE, key=charge_id, occurred_at=at, event_id=event_id)
-
-    def _end_to_end_id(self, ms: int) -> str:
+    def _end_to_end_id(self, ms: int, _at: datetime) -> str:
         """``E`` + payer ISPB + UTC yyyyMMddHHmm + 11 characters: the BCB's 32-char format."""
         minute = ms // 60_000
         if minute != self._e2e_minute:  # terminals come in time order: new prefixes a minute

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -421,13 +421,13 @@ class SalesCsv:
 
     def _draw(self, n: int) -> _Rows:
         cat, rng = self._cat, self._rng
-        store = _pick(cat.store_weights, n, rng)
+        store = weighted_pick(cat.store_weights, n, rng)
         seller = cat.seller_start[store] + (rng.random(n) * cat.seller_count[store]).astype(
             np.int64
         )
-        product = _pick(cat.product_weights, n, rng)
+        product = weighted_pick(cat.product_weights, n, rng)
         quantity = np.minimum(rng.geometric(cat.quantity_p[product]), MAX_QUANTITY)
-        payment = _pick(_PAYMENT_WEIGHTS, n, rng)
+        payment = weighted_pick(_PAYMENT_WEIGHTS, n, rng)
         price_index = store * len(cat.products) + product
         total_cents = quantity * cat.price_cents[price_index]
         return _Rows(store, seller, product, quantity, payment, price_index, total_cents)
@@ -594,9 +594,9 @@ def _build_catalogue(config: SalesConfig, rng: np.random.Generator) -> _Catalogu
     store_weights = rng.lognormal(0.0, 0.5, size=n_stores)
     seller_count = rng.integers(_SELLERS_PER_STORE[0], _SELLERS_PER_STORE[1] + 1, size=n_stores)
     seller_start = np.concatenate(([0], np.cumsum(seller_count)[:-1])).astype(np.int64)
-    name_pool = _seller_name_pool(config.seed, min(int(seller_count.sum()), _SELLER_POOL))
-    seller_names = [name_pool[i] for i in rng.integers(0, len(name_pool), int(seller_count.sum()))]
-    products, weights, reference_cents = _product_table(rng)
+    names = name_pool(config.seed, min(int(seller_count.sum()), _SELLER_POOL))
+    seller_names = [names[i] for i in rng.integers(0, len(names), int(seller_count.sum()))]
+    products, weights, reference_cents = product_table(rng, _CATEGORY_SHARE)
     return _Catalogue(
         store_ids=store_ids,
         store_weights=store_weights / store_weights.sum(),
@@ -613,7 +613,7 @@ def _build_catalogue(config: SalesConfig, rng: np.random.Generator) -> _Catalogu
     )
 
 
-def _pick(
+def weighted_pick(
     weights: npt.NDArray[np.float64], n: int, rng: np.random.Generator
 ) -> npt.NDArray[np.int64]:
     """``n`` indexes drawn with ``weights`` (which sum to 1): one uniform draw and a binary
@@ -624,26 +624,28 @@ def _pick(
     return clipped
 
 
-def _seller_name_pool(seed: int, size: int) -> list[str]:
-    from faker import Faker
+def name_pool(seed: int, size: int) -> list[str]:
+    """``size`` Brazilian first-and-last names (Faker pt_BR), the same for a seed."""
+    from faker import Faker  # slow to import; only needed to build the pool
 
     fake = Faker("pt_BR")
     fake.seed_instance(seed)
     return [f"{fake.first_name()} {fake.last_name()}" for _ in range(size)]
 
 
-def _product_table(
-    rng: np.random.Generator,
+def product_table(
+    rng: np.random.Generator, category_share: Mapping[str, float]
 ) -> tuple[list[tuple[str, str]], npt.NDArray[np.float64], npt.NDArray[np.int64]]:
-    """Products with their line share (category share × a Zipf-like rank in the category,
-    ranks shuffled by the seed) and reference price in centavos."""
+    """Every product of :data:`PRODUCTS` as (name, category), its share of the lines
+    (``category_share`` of its category × a Zipf-like rank in the category, ranks shuffled by
+    the seed) and its reference price in centavos."""
     products: list[tuple[str, str]] = []
     weights: list[float] = []
     cents: list[int] = []
     for category, items in PRODUCTS.items():
         ranks = rng.permutation(len(items)) + 1
         shares = 1.0 / ranks
-        shares = shares / shares.sum() * _CATEGORY_SHARE[category]
+        shares = shares / shares.sum() * category_share[category]
         for (name, price), share in zip(items, shares.tolist(), strict=True):
             products.append((name, category))
             weights.append(share)
@@ -670,14 +672,28 @@ def _store_prices(
     """Each store's price of each product: ±10% of the reference with a shelf-price ending
     (x,x9 under R$ 10; x,90 under R$ 1.000; x,00 above), within the category's range."""
     raw = reference_cents[np.newaxis, :] * rng.uniform(0.9, 1.1, size=(n_stores, len(products)))
-    cents = np.where(
+    low, high = category_range_cents(products)
+    return np.clip(shelf_price_cents(raw), low, high).reshape(-1)
+
+
+def shelf_price_cents(raw: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    """Prices in centavos rounded to a shelf-price ending: x,x9 under R$ 10; x,90 under
+    R$ 1.000; x,00 above."""
+    cents: npt.NDArray[np.int64] = np.where(
         raw < 1_000,
         np.round(raw / 10) * 10 - 1,
         np.where(raw < 100_000, np.round(raw / 100) * 100 - 10, np.round(raw / 1_000) * 1_000),
     ).astype(np.int64)
+    return cents
+
+
+def category_range_cents(
+    products: list[tuple[str, str]],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The lowest and highest price in centavos of each (name, category)'s category."""
     low = np.array([int(SALES_CATEGORIES[c][0] * 100) for _, c in products], dtype=np.int64)
     high = np.array([int(SALES_CATEGORIES[c][1] * 100) for _, c in products], dtype=np.int64)
-    return np.clip(cents, low, high).reshape(-1)
+    return low, high
 
 
 def _hour_weights() -> npt.NDArray[np.float64]:

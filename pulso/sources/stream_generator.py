@@ -31,7 +31,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Final, Protocol
 
 from pulso.domain.events import Event, new_event
@@ -46,25 +45,28 @@ from pulso.domain.fraud import (
     VELOCITY,
 )
 from pulso.domain.ids import uuid7
-from pulso.domain.payments import ChargeConfirmed, ChargeCreated, ChargeExpired, ChargeFailed
+from pulso.domain.payments import ChargeCreated
 from pulso.domain.validators import complete_cnpj
 from pulso.sources import GeneratorConfigError
 from pulso.sources.geo import CITIES
 from pulso.sources.payments_generator import (
-    FAILURE_REASONS,
+    CONFIRMED,
+    FAILED,
     LOCAL_TZ,
     MAX_STORES,
+    Amounts,
+    ChargeCounts,
+    Pending,
     Store,
-    _amount_quantiles_cents,
+    StoreTables,
     draw_outcome,
     draw_quantile,
-    make_stores,
+    terminal_maker,
 )
 
 SOURCE: Final = "generator.stream"
 MAX_RATE: Final = 1_000_000.0
 NIGHT_HOURS: Final = range(0, 5)
-_CONFIRMED, _FAILED, _EXPIRED = 0, 1, 2
 _CNPJ_PAYER_SHARE: Final = 0.05
 _REGULAR_SHARE: Final = 0.03  # a normal charge by one of the store's recent payers
 _REGULARS_PER_STORE: Final = 16
@@ -213,13 +215,9 @@ class StreamConfig:
 
 
 @dataclass(slots=True)
-class StreamStats:
+class StreamStats(ChargeCounts):
     """Exact counts of what the stream generator yielded so far."""
 
-    charges: int = 0
-    confirmed: int = 0
-    failed: int = 0
-    expired: int = 0
     anomalous_by_kind: dict[str, int] = field(default_factory=dict)
     incidents_by_kind: dict[str, int] = field(default_factory=dict)
     stores: int = 0
@@ -232,10 +230,6 @@ class StreamStats:
     def achieved_rate(self) -> float:
         """Charges per second of the clock while sending."""
         return self.charges / self.sending_s if self.sending_s > 0 else 0.0
-
-    @property
-    def events(self) -> int:
-        return self.charges + self.confirmed + self.failed + self.expired
 
     @property
     def anomalous(self) -> int:
@@ -256,25 +250,22 @@ class _Planned:
     outcome: tuple[int, int] | None = None  # (outcome, delay ms); None: the usual draw
 
 
-# A pending terminal: (due_ms, sequence, outcome, charge_id, amount)
-_Pending = tuple[int, int, int, str, Decimal]
-
-
 class StreamSimulation:
     """Turns due times into charge events; one instance per run (it holds the random stream)."""
 
     def __init__(self, config: StreamConfig, stats: StreamStats) -> None:
         self._config = config
         self._stats = stats
-        self._stores = make_stores(config.n_stores, config.n_cities, random.Random(config.seed))
+        tables = StoreTables.build(config.n_stores, config.n_cities, config.seed)
+        self._stores = tables.stores
         self._rng = random.Random(f"{config.seed}/stream")
-        self._amounts = [_amount_quantiles_cents(s.store_type) for s in self._stores]
-        self._tables = [s.hourly_charges() for s in self._stores]
+        self._amounts = tables.amounts_cents
+        self._tables = tables.hourly
         self._cum_weights: dict[tuple[int, int], list[float]] = {}
         self._local_hours: dict[int, tuple[int, int]] = {}  # UTC hour -> local (weekday, hour)
-        self._amounts_brl: dict[int, Decimal] = {}
+        self._amounts_brl = Amounts()
         self._regulars: list[list[str]] = [[] for _ in self._stores]
-        self._terminals: list[_Pending] = []
+        self._terminals: list[Pending] = []
         self._planned: list[tuple[int, int, _Planned]] = []
         self._sequence = 0
         self._skip = 0  # normal charges still to leave out for anomalous ones sent early
@@ -285,8 +276,9 @@ class StreamSimulation:
         self._payers_made = 0
         self._cpf_offset = self._rng.randrange(999_999_999)
         self._cnpj_offset = self._rng.randrange(99_999_999)
+        self._terminal = terminal_maker(self._rng, stats, SOURCE, self._end_to_end_id)
         stats.stores = len(self._stores)
-        stats.cities = len({s.ibge_code for s in self._stores})
+        stats.cities = tables.cities
 
     @property
     def stores(self) -> list[Store]:
@@ -396,7 +388,7 @@ class StreamSimulation:
         for _ in range(rng.randint(12, 24)):
             at += int(rng.uniform(0.8, 4.0) * 1000)
             fails = rng.random() < 0.7  # most stolen card numbers are refused
-            outcome = (_FAILED, rng.randint(1000, 5000)) if fails else None
+            outcome = (FAILED, rng.randint(1000, 5000)) if fails else None
             cents = rng.randint(10, 199)
             plan.append((at, _Planned(store, cents, self._new_payer(), CARD_TESTING, outcome)))
         return plan
@@ -454,10 +446,10 @@ class StreamSimulation:
         payer, cents, plan, at = self._new_payer(), self._normal_cents(store), [], ms
         for _ in range(rng.randint(3, 5)):
             at += int(rng.uniform(15, 60) * 1000)
-            outcome = (_FAILED, rng.randint(2000, 8000))
+            outcome = (FAILED, rng.randint(2000, 8000))
             plan.append((at, _Planned(store, cents, payer, FAIL_THEN_SUCCESS, outcome)))
         at += int(rng.uniform(20, 60) * 1000)
-        success = (_CONFIRMED, rng.randint(3000, 20_000))
+        success = (CONFIRMED, rng.randint(3000, 20_000))
         plan.append((at, _Planned(store, cents, payer, FAIL_THEN_SUCCESS, success)))
         return plan
 
@@ -465,7 +457,7 @@ class StreamSimulation:
         rng = self._rng
         store = rng.randrange(len(self._stores))
         payer, cents = self._new_payer(), self._normal_cents(store)
-        paid = (_CONFIRMED, rng.randint(3000, 15_000))
+        paid = (CONFIRMED, rng.randint(3000, 15_000))
         gap_ms = int(rng.uniform(20, 150) * 1000)
         return [
             (ms + 1000, _Planned(store, cents, payer, None, paid)),
@@ -480,9 +472,7 @@ class StreamSimulation:
         txid = f"{rng.getrandbits(100):025x}"
         charge_id = "ch_" + txid
         created_at = datetime.fromtimestamp(ms / 1000, UTC)
-        amount = self._amounts_brl.get(planned.cents)
-        if amount is None:
-            amount = self._amounts_brl[planned.cents] = Decimal(planned.cents).scaleb(-2)
+        amount = self._amounts_brl[planned.cents]
         payload = ChargeCreated(
             charge_id=charge_id,
             txid=txid,
@@ -515,25 +505,8 @@ class StreamSimulation:
     def _expiry_ms(self) -> int:
         return self._config.expiry_s * 1000
 
-    def _terminal(self, entry: _Pending) -> Event:
-        ms, _, outcome, charge_id, amount = entry
-        at = datetime.fromtimestamp(ms / 1000, UTC)
-        payload: ChargeConfirmed | ChargeFailed | ChargeExpired
-        if outcome == _CONFIRMED:
-            e2e = f"E00000000{at:%Y%m%d%H%M}{self._rng.getrandbits(44):011x}"
-            payload = ChargeConfirmed(
-                charge_id=charge_id, confirmed_at=at, amount_paid=amount, end_to_end_id=e2e
-            )
-            self._stats.confirmed += 1
-        elif outcome == _FAILED:
-            reason = self._rng.choice(FAILURE_REASONS)
-            payload = ChargeFailed(charge_id=charge_id, failed_at=at, reason=reason)
-            self._stats.failed += 1
-        else:
-            payload = ChargeExpired(charge_id=charge_id, expired_at=at)
-            self._stats.expired += 1
-        event_id = uuid7(ms, self._rng.getrandbits(80))
-        return new_event(payload, source=SOURCE, key=charge_id, occurred_at=at, event_id=event_id)
+    def _end_to_end_id(self, _ms: int, at: datetime) -> str:
+        return f"E00000000{at:%Y%m%d%H%M}{self._rng.getrandbits(44):011x}"
 
 
 _INCIDENTS: Final[dict[str, Callable[[StreamSimulation, int], list[tuple[int, _Planned]]]]] = {

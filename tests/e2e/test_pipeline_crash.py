@@ -3,6 +3,7 @@ an uninterrupted run over the same bus log."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -22,6 +23,11 @@ from pulso.domain.payments import ChargeConfirmed, ChargeCreated
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 CHARGES = 12_000
+# Each run is killed once the pipeline has committed this share of the bus log (each restart
+# resumes from the last commit, a few percent below): kills at different depths into a run,
+# however fast the machine is. A commit covers at most 4 × PULSO_BATCH_SIZE records (7% of
+# the log), so the last target still leaves work to kill.
+KILL_AT_SHARES = (0.1, 0.3, 0.5, 0.7)
 
 
 def fill_bus(data_dir: Path) -> int:
@@ -72,6 +78,26 @@ def pipeline(data_dir: Path) -> subprocess.Popen[bytes]:
     )
 
 
+def committed(data_dir: Path) -> int:
+    """Records of the bus log the pipeline's consumer group has committed (0 before any)."""
+    path = data_dir / "bus" / "_groups" / "pulso-pipeline.json"
+    try:
+        offsets = json.loads(path.read_bytes())["offsets"]  # replaced by rename: never torn
+    except FileNotFoundError:
+        return 0
+    return sum(sum(partitions.values()) for partitions in offsets.values())
+
+
+def kill_when_committed(proc: subprocess.Popen[bytes], data_dir: Path, target: int) -> None:
+    """SIGKILL ``proc`` as soon as ``target`` records are committed."""
+    deadline = time.monotonic() + 120
+    while committed(data_dir) < target:
+        assert proc.poll() is None, f"the pipeline ended before committing {target} records"
+        assert time.monotonic() < deadline, f"no commit of {target} records within 120 s"
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+
+
 def snapshot(data_dir: Path) -> dict[str, Any]:
     from pulso.store import open_store
 
@@ -101,18 +127,18 @@ def test_kill_9_at_several_points_then_restart_gives_exact_totals(tmp_path: Path
 
     assert pipeline(reference).wait(timeout=240) == 0
 
-    kills = 0
-    for delay_s in (1.0, 1.6, 2.2, 2.8):
+    mid_run = []  # records committed when each kill landed
+    for share in KILL_AT_SHARES:
         proc = pipeline(crashed)
-        time.sleep(delay_s)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
-        proc.wait(timeout=60)
+        kill_when_committed(proc, crashed, int(published * share))
+        assert proc.wait(timeout=60) == -signal.SIGKILL  # killed, not finished on its own
+        mid_run.append(committed(crashed))
+    assert all(n < published for n in mid_run), f"a kill landed after the last commit: {mid_run}"
+    assert mid_run == sorted(mid_run), f"a restart lost committed progress: {mid_run}"
     finished = pipeline(crashed)
     _, err = finished.communicate(timeout=240)
     assert finished.returncode == 0, err.decode()
-    assert kills >= 2, "the pipeline finished before it could be killed; make the run longer"
+    assert committed(crashed) == published
 
     expected, got = snapshot(reference), snapshot(crashed)
     assert got == expected

@@ -33,14 +33,12 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from loopback_http import LoopbackHttp
+from loopback_http import LoopbackFake, QuietHandler
 
 CLIENT_ID = "1234567890123456"
 CLIENT_SECRET = "fake-client-secret-abcdef"
@@ -114,7 +112,7 @@ def product(
     }
 
 
-class FakeMercadoLivre:
+class FakeMercadoLivre(LoopbackFake):
     """The fake's state; tests fill ``categories``, ``highlights``, ``items``... directly."""
 
     def __init__(self) -> None:
@@ -130,19 +128,11 @@ class FakeMercadoLivre:
         self._serial = itertools.count(1)
         self._faults: list[_Fault] = []
         self._late: list[tuple[str, float]] = []
-        self._lock = threading.Lock()
-        self._http = LoopbackHttp(_handler_for(self))
+        super().__init__(_handler_for(self))
 
     @property
     def base_url(self) -> str:
-        return self._http.url
-
-    def __enter__(self) -> FakeMercadoLivre:
-        self._http.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._http.stop()
+        return self.url
 
     def fail_next(
         self,
@@ -276,8 +266,8 @@ def _found(body: Any, message: str) -> tuple[int, Any]:
     return 200, body
 
 
-def _handler_for(fake: FakeMercadoLivre) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+def _handler_for(fake: FakeMercadoLivre) -> type[QuietHandler]:
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             self._serve("GET")
 
@@ -286,28 +276,16 @@ def _handler_for(fake: FakeMercadoLivre) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self, method: str) -> None:
             parts = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
             recorded = RecordedRequest(
                 method=method,
                 path=parts.path,
                 query=parse_qs(parts.query),
                 authorization=self.headers.get("Authorization", ""),
-                body=body,
+                body=self.read_body(),
             )
             status, payload, headers = fake.handle(recorded)
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json;charset=UTF-8")
-                self.send_header("Content-Length", str(len(payload)))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(payload)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up (a timeout test)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
+            self.answer(
+                status, payload, content_type="application/json;charset=UTF-8", headers=headers
+            )
 
     return Handler

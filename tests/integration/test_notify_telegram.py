@@ -17,17 +17,15 @@ import json
 import logging
 import re
 import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
-from loopback_http import LoopbackHttp
+from loopback_http import LoopbackFake, QuietHandler
 
 from pulso.notify import (
     Attachment,
@@ -67,25 +65,13 @@ class BadRequest(Exception):
         self.code = code
 
 
-class FakeTelegram:
+class FakeTelegram(LoopbackFake):
     """The Bot API on 127.0.0.1, a random port. Use as a context manager."""
 
     def __init__(self) -> None:
         self.calls: list[Call] = []  # accepted calls only
         self._faults: list[tuple[str | None, int, dict[str, Any]]] = []
-        self._lock = threading.Lock()
-        self._http = LoopbackHttp(_handler_for(self))
-
-    @property
-    def url(self) -> str:
-        return self._http.url
-
-    def __enter__(self) -> FakeTelegram:
-        self._http.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._http.stop()
+        super().__init__(_handler_for(self))
 
     def fail_next(
         self,
@@ -238,21 +224,12 @@ _CHECKS = {
 }
 
 
-def _handler_for(fake: FakeTelegram) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+def _handler_for(fake: FakeTelegram) -> type[QuietHandler]:
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length)
-            status, answer = fake.handle(self.path, self.headers.get("Content-Type", ""), body)
-            payload = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
+            content_type = self.headers.get("Content-Type", "")
+            status, answer = fake.handle(self.path, content_type, self.read_body())
+            self.answer(status, json.dumps(answer).encode())
 
     return Handler
 

@@ -26,15 +26,14 @@ from pulso.alerts.query import (
     list_alerts,
 )
 from pulso.api.deps import ApiKeyDep, StateDep
-from pulso.api.problems import ApiError, ProblemType
+from pulso.api.problems import ProblemType, problem_responses, raised_as
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"], dependencies=[ApiKeyDep])
 
 BAD_ALERTS_QUERY: Final = ProblemType("bad-query", 422, "The alerts query cannot be answered")
 SUMMARY_DAYS: Final = 7
-_BAD_QUERY: Final[dict[int | str, dict[str, Any]]] = {
-    422: {"description": "Bad parameter (problem document)"}
-}
+_BAD_QUERY: Final = problem_responses({422: "Bad parameter (problem document)"})
+_AS_PROBLEM: Final = {AlertQueryError: BAD_ALERTS_QUERY}
 
 
 class DeliveryOut(BaseModel):
@@ -164,7 +163,7 @@ async def get_alerts(
     ] = None,
 ) -> AlertList:
     """The newest alerts first, each with its count and what every channel did with it."""
-    try:
+    with raised_as(_AS_PROBLEM):
         views = await run_in_threadpool(
             list_alerts,
             state.store,
@@ -174,8 +173,6 @@ async def get_alerts(
             limit=limit,
             until=until,
         )
-    except AlertQueryError as e:
-        raise ApiError(BAD_ALERTS_QUERY, str(e)) from e
     return AlertList(alerts=[AlertOut.of(v) for v in views])
 
 
@@ -194,8 +191,6 @@ async def get_alert_summary(
 
     last = end or local_today()
     first = start or last - timedelta(days=SUMMARY_DAYS - 1)
-    try:
+    with raised_as(_AS_PROBLEM):
         summary = await run_in_threadpool(fraud_summary, state.store, start=first, end=last)
-    except AlertQueryError as e:
-        raise ApiError(BAD_ALERTS_QUERY, str(e)) from e
     return SummaryOut.of(summary)

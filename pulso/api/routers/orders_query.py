@@ -23,14 +23,15 @@ from pulso.analytics.order_queries import (
     run_query,
 )
 from pulso.api.deps import ApiKeyDep, StateDep
-from pulso.api.problems import BAD_ANALYTICS_QUERY, ApiError, ProblemType
+from pulso.api.problems import BAD_ANALYTICS_QUERY, ProblemType, problem_responses, raised_as
 
 router = APIRouter(prefix="/v1/query", tags=["orders"], dependencies=[ApiKeyDep])
 
 UNKNOWN_QUERY: Final = ProblemType("unknown-query", 404, "Unknown query")
-_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
-    404: {"description": "Unknown query"},
-    422: {"description": "Bad date, range or limit"},
+_RESPONSES: Final = problem_responses({404: "Unknown query", 422: "Bad date, range or limit"})
+_AS_PROBLEM: Final = {
+    UnknownQueryError: UNKNOWN_QUERY,
+    OrderQueryError: BAD_ANALYTICS_QUERY,
 }
 
 
@@ -81,12 +82,8 @@ async def get_query(
     ] = DEFAULT_LIMIT,
 ) -> dict[str, Any]:
     """One named query over the orders placed in a period (local days, both included)."""
-    try:
+    with raised_as(_AS_PROBLEM):
         result = await run_in_threadpool(
             run_query, state.store, name, start=start, end=end, limit=limit
         )
-    except UnknownQueryError as e:
-        raise ApiError(UNKNOWN_QUERY, str(e)) from e
-    except OrderQueryError as e:
-        raise ApiError(BAD_ANALYTICS_QUERY, str(e)) from e
     return result.document()
