@@ -4,11 +4,17 @@ figures on labelled traffic (the ``pulso fraud evaluate`` numbers).
 Measured in one run, on the same encoded events (one simulated day of labelled traffic):
 
 1. **Baseline**: ``decode_event`` of every record (what the pipeline does anyway).
-2. **Decode + score**: the same, then ``Detector.observe`` per event.
-3. **Processor into DuckDB**: ``FraudProcessor.process`` per batch of 20,000 decoded events
+2. **Decode + observe**: the same, then ``Detector.observe`` per event (the per-event API).
+3. **Decode + score**: the same, then ``Detector.score`` per batch of 20,000 events (the
+   pipeline's path: one loop per batch, a verdict object only for what gets written).
+4. **Scoring CPU per payment**: ``FraudProcessor.score`` alone on the created charges in
+   batches of 20,000, as ``bench_stream.py``'s "processor CPU alone" measures it, beside
+   ``PaymentsProcessor.fold`` on the same batches (both in CPU time, so the ratio holds
+   under load). Issue 6 asks for about 3 µs of fraud scoring per payment.
+5. **Processor into DuckDB**: ``FraudProcessor.process`` per batch of 20,000 decoded events
    inside a store transaction (alerts and ``fraud_scores`` rows), plus its snapshot, as the
    runner does per batch.
-4. **Evaluation**: precision, recall, F1, false alarms per 10,000 normal payments.
+6. **Evaluation**: precision, recall, F1, false alarms per 10,000 normal payments.
 
     python benchmarks/bench_fraud.py [--payments 100000] [--seed 42] [--anomaly-rate 1%]
 """
@@ -33,6 +39,7 @@ from pulso.fraud.evaluate import (
 )
 from pulso.fraud.thresholds import FraudThresholds
 from pulso.pipeline.processors.fraud import FraudProcessor
+from pulso.pipeline.processors.payments import PaymentsProcessor
 from pulso.sources.stream_generator import (
     SimulatedClock,
     StreamConfig,
@@ -68,18 +75,34 @@ def main() -> None:
     started = time.perf_counter()
     for record in records:
         observe(decode_event(record))
+    observed_s = time.perf_counter() - started
+
+    detector = evaluation_detector(thresholds)
+    started = time.perf_counter()
+    for start in range(0, len(records), BATCH):
+        batch = [decode_event(r) for r in records[start : start + BATCH]]
+        detector.score(batch, thresholds.record_score)
     scored_s = time.perf_counter() - started
     started = time.perf_counter()
     blob = detector.snapshot()
     snapshot_s = time.perf_counter() - started
 
+    fold_us, score_us = _cpu_per_payment(events, thresholds)
     processor_s, store_rate = _processor(events, thresholds)
 
     print(f"{'decode only (baseline)':34} {payments / decode_s:>10,.0f} payments/s")
+    for name, seconds in (
+        ("decode + observe (per event)", observed_s),
+        ("decode + score", scored_s),
+    ):
+        print(
+            f"{name:34} {payments / seconds:>10,.0f} payments/s  "
+            f"(x{decode_s / seconds:.2f} of the baseline; scoring alone "
+            f"{payments / (seconds - decode_s):,.0f} payments/s)"
+        )
     print(
-        f"{'decode + score':34} {payments / scored_s:>10,.0f} payments/s  "
-        f"(x{decode_s / scored_s:.2f} of the baseline; scoring alone "
-        f"{payments / (scored_s - decode_s):,.0f} payments/s)"
+        f"{'CPU per payment, created only':34} fraud score {score_us:.2f} us, payments fold "
+        f"{fold_us:.2f} us (x{score_us / fold_us:.2f} the fold; issue 6: ~3 us)"
     )
     print(
         f"{'processor into DuckDB, per 20k':34} {store_rate:>10,.0f} payments/s  "
@@ -119,8 +142,7 @@ def _live_rate_state(thresholds: FraudThresholds, rate: float = 5_000.0) -> None
     snapshot_ms: list[float] = []
     size = 0
     for start in range(0, len(events), 2_000):  # ~200 ms of traffic per batch at 5,000/s
-        for event in events[start : start + 2_000]:
-            detector.observe(event)
+        detector.score(events[start : start + 2_000], thresholds.record_score)
         began = time.perf_counter()
         size = len(detector.snapshot())
         snapshot_ms.append(1000 * (time.perf_counter() - began))
@@ -131,6 +153,25 @@ def _live_rate_state(thresholds: FraudThresholds, rate: float = 5_000.0) -> None
         f"({detector.forgotten_payers:,} forgotten at the cap); snapshot per batch "
         f"p50 {percentile(steady, 0.5):.1f} ms, max {max(steady):.1f} ms\n"
     )
+
+
+def _cpu_per_payment(events: list[Event], thresholds: FraudThresholds) -> tuple[float, float]:
+    """CPU µs per payment of ``PaymentsProcessor.fold`` and ``FraudProcessor.score`` on the
+    created charges in batches of 20,000 (``bench_stream.py``'s "processor CPU alone")."""
+    created = [e for e in events if e.type == "pix.charge.created"]
+    batches = [created[i : i + BATCH] for i in range(0, len(created), BATCH)]
+    PaymentsProcessor(b"bench-key").fold(batches[0])  # warm up
+    fold = PaymentsProcessor(b"bench-key")
+    started = time.process_time()
+    for batch in batches:
+        fold.fold(batch)
+    fold_s = time.process_time() - started
+    fraud = FraudProcessor(thresholds, b"bench-key")
+    started = time.process_time()
+    for batch in batches:
+        fraud.score(batch)
+    score_s = time.process_time() - started
+    return 1e6 * fold_s / len(created), 1e6 * score_s / len(created)
 
 
 def _processor(events: list[Event], thresholds: FraudThresholds) -> tuple[float, float]:

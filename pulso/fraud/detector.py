@@ -19,10 +19,12 @@ the payers' recent charges (an index derived from them, rebuilt on restore, neve
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Final
+from itertools import islice
+from typing import Any, Final, Protocol
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -40,13 +42,16 @@ from pulso.domain.fraud import (
 from pulso.domain.money import format_brl
 from pulso.domain.payments import ChargeCreated, ChargeFailed
 from pulso.domain.ptbr import format_count, format_decimal, format_duration_s
-from pulso.fraud.model import StoreProfile, learned_score
+from pulso.fraud.model import MEMORY, MIN_SD, Z_CALM, Z_SPAN, StoreProfile
 from pulso.fraud.thresholds import FraudThresholds
 from pulso.sources.geo import CITIES
 
 LOCAL_TZ: Final = ZoneInfo("America/Sao_Paulo")
 SNAPSHOT_VERSION: Final = 2
 _HOUR_MS: Final = 3_600_000
+_TIMESTAMP: Final = datetime.timestamp
+_log: Final = math.log
+_sqrt: Final = math.sqrt
 _MAX_RECENT: Final = 32  # charges kept per payer
 
 RULE_WEIGHTS: Final[dict[str, float]] = {
@@ -124,6 +129,22 @@ def combine(learned: float, hits: tuple[RuleHit, ...], model_weight: float) -> f
     return 1.0 - safe
 
 
+class _HasPayload(Protocol):
+    """An :class:`Event`, or anything else with its payload in ``data``."""
+
+    @property
+    def data(self) -> Any: ...
+
+
+class _Envelope:
+    """What ``Detector.assess`` hands to ``Detector.score``: an event's payload, nothing else."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: ChargeCreated) -> None:
+        self.data = data
+
+
 class _Store:
     __slots__ = ("profile", "small")
 
@@ -132,17 +153,25 @@ class _Store:
         self.small = small  # [created_ms, charge_id, flagged] of recent small charges
 
 
-class _Payer:
-    __slots__ = ("fails", "recent")
-
-    def __init__(self, recent: list[list[Any]], fails: list[list[Any]]) -> None:
-        # recent: [created_ms, store_id, "city/UF", amount_cents (-1: refused), charge_id, flagged]
-        self.recent = recent
-        self.fails = fails  # [failed_ms, charge_id, flagged]
+# A payer's state is immutable tuples, replaced when it changes: they hold no references the
+# garbage collector must follow (it stops tracking them), so the payer table, 100,000 payers
+# by default, costs the collector nothing. They encode to the same msgpack as lists.
+_Recent = tuple[int, str, str, int, str, bool]
+"""A recent charge: created_ms, store_id, "city/UF", amount_cents (-1: refused), charge_id,
+flagged."""
+_Fail = tuple[int, str, bool]
+"""A refusal: failed_ms, charge_id, flagged."""
+_PayerState = tuple[tuple[_Recent, ...], tuple[_Fail, ...]]
 
 
 class Detector:
-    """Scores PIX charges as their events arrive; ``payer_hash`` turns a document into a key."""
+    """Scores PIX charges as their events arrive; ``payer_hash`` turns a document into a key.
+
+    ``observe`` takes one event and returns the verdict on every charge; ``score`` takes a
+    whole batch and returns only the verdicts worth keeping (risk at or above a floor), which
+    is what the pipeline needs and saves building an :class:`Assessment` per ordinary charge.
+    Both run the same code, so they agree on every verdict and leave the same state.
+    """
 
     def __init__(
         self, thresholds: FraudThresholds, payer_hash: Callable[[str | None], str | None]
@@ -150,69 +179,181 @@ class Detector:
         self.thresholds = thresholds
         self._payer_hash = payer_hash
         self._stores: dict[str, _Store] = {}
-        self._payers: dict[str, _Payer] = {}
+        # Recency order (the least recently seen first). An OrderedDict, not a dict: the cap
+        # and the horizon look at the oldest payer on every charge, and a dict whose front
+        # has been popped scans its holes to find it (that cost 20 µs a charge at the cap).
+        self._payers: OrderedDict[str, _PayerState] = OrderedDict()
         self._owner: dict[str, str] = {}  # charge_id -> payer_hash, for every recent charge
         self._local_hours: dict[int, int] = {}
         t = thresholds
         self._payer_window_ms = 1000 * max(t.velocity_window_s, t.duplicate_window_s)
         self._payer_window_ms = max(self._payer_window_ms, 1000 * t.travel_window_s)
         self._payer_horizon_ms = max(self._payer_window_ms, 1000 * t.fail_window_s)
-        # Snapshots re-encode only the payers touched since the last one (most are not).
+        # Snapshots re-encode only the payers seen since the last one (most are not). Those
+        # are the last ``_dirty`` of ``_payers`` (each moved to the end when seen), and they
+        # have no entry in ``_blobs``, which holds the encoded others in the same order.
         self._blobs: dict[str, msgspec.Raw] = {}
-        self._touched: dict[str, None] = {}  # seen since the last snapshot, in order
+        self._dirty = 0
         self._changed: set[str] = set()  # changed in place (a failure) since then
         self._small_cents = int(t.card_testing_max_amount * 100)
         self._night_cents = int(t.night_min_amount * 100)
+        self._night_hours = tuple(hour_in_night(h, t) for h in range(24))
         self.forgotten_payers = 0
 
     # ------------------------------------------------------------------ events
 
     def observe(self, event: Event) -> Assessment | None:
-        data = event.data
-        if isinstance(data, ChargeCreated):
-            return self.assess(data)
-        if isinstance(data, ChargeFailed):
-            self._failed(data.charge_id, _ms(data.failed_at))
-        return None
+        """The verdict on a ``pix.charge.created`` (None for the other events)."""
+        found = self.score((event,), -1.0)  # every risk is >= 0: a charge is always kept
+        return found[0] if found else None
 
     def assess(self, charge: ChargeCreated) -> Assessment:
-        now_ms = _ms(charge.created_at)
-        cents = int(charge.amount * 100)
-        store = self._store(charge.store_id)
-        hour = self._local_hour(now_ms)
-        log_amount = math.log(max(cents, 1) / 100)
-        hits: list[RuleHit] = []
-        if cents < self._small_cents:
-            self._card_testing(charge, store, now_ms, hits)
-        learned = self._profile_rules(charge, store.profile, log_amount, hour, hits)
-        if hour_in_night(hour, self.thresholds) and cents >= self._night_cents:
-            hits.append(RuleHit(NIGHT_HIGH_VALUE, _night_reason(charge, now_ms)))
-        payer_hash = self._payer_hash(charge.payer_document)
-        if payer_hash is not None:
-            self._payer_rules(charge, payer_hash, now_ms, cents, hits)
-        if not hits:
-            store.profile.learn(log_amount, hour)  # suspicious charges do not teach the profile
-        found = tuple(hits)
-        risk = combine(learned, found, self.thresholds.model_weight)
-        return Assessment(
-            charge_id=charge.charge_id,
-            store_id=charge.store_id,
-            payer_hash=payer_hash,
-            created_at=charge.created_at,
-            amount=charge.amount,
-            risk=risk,
-            learned=learned,
-            hits=found,
-            alert=risk >= self.thresholds.alert_score,
+        return self.score((_Envelope(charge),), -1.0)[0]
+
+    def score(self, events: Iterable[_HasPayload], keep: float) -> list[Assessment]:
+        """Observe ``events`` in the order given; the verdicts whose risk reaches ``keep``
+        (alerts always, as long as ``keep`` is at most ``alert_score``).
+
+        The detector's hot loop, one pass per batch (``observe`` is a batch of one).
+
+        What it reads of ``self`` is taken once; times are epoch milliseconds and amounts
+        integer centavos; the store profile's arithmetic is inline (``StoreProfile`` holds the
+        reference, with the same operations in the same order, so the floats are the same to
+        the bit); a payer seen for the first time (most of them) costs a few dictionary
+        operations; the reasons are written only for the rules that hit; and an
+        :class:`Assessment` is built only for a kept verdict.
+        """
+        t = self.thresholds
+        stores, local_hours, payers, blobs = (
+            self._stores,
+            self._local_hours,
+            self._payers,
+            self._blobs,
         )
-
-    # ------------------------------------------------------------------ store rules
-
-    def _store(self, store_id: str) -> _Store:
-        store = self._stores.get(store_id)
-        if store is None:
-            store = self._stores[store_id] = _Store(StoreProfile(), [])
-        return store
+        owner, changed, payer_hash_of = self._owner, self._changed, self._payer_hash
+        min_history, spike_z, model_weight = t.min_history, t.spike_z, t.model_weight
+        alert_score, max_payers, horizon = t.alert_score, t.max_payers, self._payer_horizon_ms
+        small_cents, night_cents, night_hours = (
+            self._small_cents,
+            self._night_cents,
+            self._night_hours,
+        )
+        dirty, forgotten = self._dirty, self.forgotten_payers
+        kept: list[Assessment] = []
+        hits: list[RuleHit] = []  # one list for the batch, emptied per charge
+        for event in events:
+            charge = event.data
+            if not isinstance(charge, ChargeCreated):
+                if isinstance(charge, ChargeFailed):
+                    self._failed(charge.charge_id, int(_TIMESTAMP(charge.failed_at) * 1000))
+                continue
+            store_id = charge.store_id
+            now_ms = int(_TIMESTAMP(charge.created_at) * 1000)
+            cents = int(charge.amount * 100)
+            store = stores.get(store_id)
+            if store is None:
+                store = stores[store_id] = _Store(StoreProfile(), [])
+            hour = local_hours.get(now_ms // _HOUR_MS)
+            if hour is None:
+                hour = self._local_hour(now_ms)
+            log_amount = _log(cents / 100 if cents > 1 else 0.01)  # log(max(cents, 1) / 100)
+            if hits:
+                hits.clear()
+            if cents < small_cents:
+                self._card_testing(charge, store, now_ms, hits)
+            profile = store.profile
+            n = profile.n
+            learned = 0.0
+            if n >= min_history:  # amount_z, hour_rarity, learned_score; min/max as compares
+                sd = _sqrt(profile.variance)
+                z = (log_amount - profile.mean) / (sd if sd >= MIN_SD else MIN_SD)
+                if z >= spike_z:
+                    hits.append(RuleHit(AMOUNT_SPIKE, _spike_reason(charge, profile, log_amount)))
+                rarity = 1.0 - 24.0 * ((profile.hours[hour] + 1) / (n + 24))
+                rarity = rarity if rarity > 0.0 else 0.0
+                rarity = rarity if rarity < 1.0 else 1.0
+                amount_part = (z - Z_CALM) / Z_SPAN
+                if amount_part <= 0.0:  # the common case: an ordinary amount adds nothing
+                    learned = 1.0 - (1.0 - rarity)
+                else:
+                    amount_part = amount_part if amount_part < 1.0 else 1.0
+                    learned = 1.0 - (1.0 - amount_part) * (1.0 - rarity)
+            if cents >= night_cents and night_hours[hour]:
+                hits.append(RuleHit(NIGHT_HIGH_VALUE, _night_reason(charge, now_ms)))
+            document = charge.payer_document
+            payer_hash = None if document is None else payer_hash_of(document)
+            if payer_hash is not None:  # ------------------------------------ payer rules
+                charge_id = charge.charge_id
+                entry: _Recent = (
+                    now_ms,
+                    store_id,
+                    f"{charge.city}/{charge.uf}",
+                    cents,
+                    charge_id,
+                    False,
+                )
+                fresh: _PayerState = ((entry,), ())
+                state = payers.setdefault(payer_hash, fresh)
+                if state is fresh:
+                    dirty += 1
+                else:
+                    payers.move_to_end(payer_hash)  # recency order
+                    if blobs.pop(payer_hash, None) is not None:  # not seen since the snapshot
+                        dirty += 1
+                    payers[payer_hash] = self._known_payer(state, entry, hits)
+                owner[charge_id] = payer_hash
+                if len(payers) > max_payers:  # forget the least recently seen
+                    oldest, (recent, _) = payers.popitem(last=False)
+                    for r in recent:
+                        owner.pop(r[4], None)
+                    if blobs.pop(oldest, None) is None:
+                        dirty -= 1
+                    if changed:
+                        changed.discard(oldest)
+                    forgotten += 1
+                horizon_ms = now_ms - horizon
+                while True:  # payers quiet for longer than any window are of no use: drop them
+                    oldest, (recent, fails) = next(iter(payers.items()))
+                    if oldest == payer_hash or (recent and recent[-1][0] > horizon_ms):
+                        break
+                    if fails and fails[-1][0] > horizon_ms:
+                        break
+                    del payers[oldest]
+                    for r in recent:
+                        owner.pop(r[4], None)
+                    if blobs.pop(oldest, None) is None:
+                        dirty -= 1
+                    changed.discard(oldest)
+            safe = 1.0 - model_weight * learned  # combine(), inline
+            if hits:
+                for hit in hits:
+                    safe *= 1.0 - RULE_WEIGHTS[hit.rule]
+            else:  # suspicious charges do not teach the profile (StoreProfile.learn, inline)
+                weight = n + 1 if n < MEMORY else MEMORY
+                delta = log_amount - profile.mean
+                profile.mean += delta / weight
+                profile.variance += (
+                    delta * (log_amount - profile.mean) - profile.variance
+                ) / weight
+                profile.n = n + 1
+                profile.hours[hour] += 1
+            risk = 1.0 - safe
+            if risk >= keep:
+                kept.append(
+                    Assessment(
+                        charge_id=charge.charge_id,
+                        store_id=store_id,
+                        payer_hash=payer_hash,
+                        created_at=charge.created_at,
+                        amount=charge.amount,
+                        risk=risk,
+                        learned=learned,
+                        hits=tuple(hits),
+                        alert=risk >= alert_score,
+                    )
+                )
+        self._dirty, self.forgotten_payers = dirty, forgotten
+        return kept
 
     def _card_testing(
         self, charge: ChargeCreated, store: _Store, now_ms: int, hits: list[RuleHit]
@@ -234,117 +375,55 @@ class Detector:
         )
         hits.append(RuleHit(CARD_TESTING, reason, covered))
 
-    def _profile_rules(
-        self,
-        charge: ChargeCreated,
-        profile: StoreProfile,
-        log_amount: float,
-        hour: int,
-        hits: list[RuleHit],
-    ) -> float:
-        if profile.n < self.thresholds.min_history:
-            return 0.0
-        z = profile.amount_z(log_amount)
-        if z >= self.thresholds.spike_z:
-            typical = profile.typical_amount()
-            reason = (
-                f"{format_brl(charge.amount)} é {format_decimal(math.exp(log_amount) / typical)}× "
-                f"o valor típico da loja {charge.store_id} "
-                f"({format_brl(Decimal(round(typical, 2)))})"
-            )
-            hits.append(RuleHit(AMOUNT_SPIKE, reason))
-        return learned_score(z, profile.hour_rarity(hour))
-
     def _local_hour(self, ms: int) -> int:
         hour_index = ms // _HOUR_MS
         hour = self._local_hours.get(hour_index)
         if hour is None:
             local = datetime.fromtimestamp(hour_index * 3600, LOCAL_TZ)
-            hour = self._local_hours[hour_index] = local.hour
-            if len(self._local_hours) > 10_000:
+            hour = local.hour
+            if len(self._local_hours) >= 10_000:
                 self._local_hours.clear()
+            self._local_hours[hour_index] = hour
         return hour
 
     # ------------------------------------------------------------------ payer rules
 
-    def _payer_rules(
-        self, charge: ChargeCreated, payer_hash: str, now_ms: int, cents: int, hits: list[RuleHit]
-    ) -> None:
-        payer = self._payer(payer_hash, now_ms)
+    def _known_payer(self, state: _PayerState, entry: _Recent, hits: list[RuleHit]) -> _PayerState:
+        """The rules on a payer's history; the payer's new state (this charge included)."""
+        now_ms = entry[0]
         since = now_ms - self._payer_window_ms
-        recent = [r for r in payer.recent if r[0] > since]
-        if len(recent) < len(payer.recent):
-            self._disown(r for r in payer.recent if r[0] <= since)
-        city = f"{charge.city}/{charge.uf}"
-        if recent:
-            self._duplicate(charge, recent, now_ms, cents, hits)
-            self._travel(charge, recent[-1], city, now_ms, hits)
-            self._velocity(charge, recent, now_ms, hits)
-        if payer.fails:
-            self._fail_then_success(payer, now_ms, hits)
-        recent.append([now_ms, charge.store_id, city, cents, charge.charge_id, False])
-        self._owner[charge.charge_id] = payer_hash
-        if len(recent) > _MAX_RECENT:
-            self._disown(recent[:-_MAX_RECENT])
-            recent = recent[-_MAX_RECENT:]
-        payer.recent = recent
+        recent, fails = state
+        kept = tuple(r for r in recent if r[0] > since)
+        if len(kept) < len(recent):
+            self._disown(r for r in recent if r[0] <= since)
+        if kept:
+            self._duplicate(entry, kept, hits)
+            self._travel(entry, kept[-1], hits)
+            kept = self._velocity(entry, kept, hits)
+        if fails:
+            fails = self._fail_then_success(fails, now_ms, hits)
+        kept = (*kept, entry)
+        if len(kept) > _MAX_RECENT:
+            self._disown(kept[:-_MAX_RECENT])
+            kept = kept[-_MAX_RECENT:]
+        return kept, fails
 
-    def _payer(self, payer_hash: str, now_ms: int) -> _Payer:
-        payers = self._payers
-        payer = payers.pop(payer_hash, None)  # re-inserted: the dict keeps recency order
-        if payer is None:
-            payer = _Payer([], [])
-        payers[payer_hash] = payer
-        self._touched.pop(payer_hash, None)
-        self._touched[payer_hash] = None
-        if len(payers) > self.thresholds.max_payers:
-            self._forget(next(iter(payers)))
-            self.forgotten_payers += 1
-        horizon_ms = now_ms - self._payer_horizon_ms
-        while True:  # payers quiet for longer than any window are of no use: drop them
-            oldest = next(iter(payers))
-            entry = payers[oldest]
-            if oldest == payer_hash or (entry.recent and entry.recent[-1][0] > horizon_ms):
-                break
-            if entry.fails and entry.fails[-1][0] > horizon_ms:
-                break
-            self._forget(oldest)
-        return payer
-
-    def _forget(self, payer_hash: str) -> None:
-        self._disown(self._payers.pop(payer_hash).recent)
-        self._blobs.pop(payer_hash, None)
-        self._touched.pop(payer_hash, None)
-        self._changed.discard(payer_hash)
-
-    def _duplicate(
-        self,
-        charge: ChargeCreated,
-        recent: list[list[Any]],
-        now_ms: int,
-        cents: int,
-        hits: list[RuleHit],
-    ) -> None:
+    def _duplicate(self, entry: _Recent, recent: tuple[_Recent, ...], hits: list[RuleHit]) -> None:
+        now_ms, store_id, _, cents, _, _ = entry
         window_ms = 1000 * self.thresholds.duplicate_window_s
         for r in reversed(recent):  # either side of this charge: it may have arrived late
-            if abs(now_ms - r[0]) < window_ms and r[1] == charge.store_id and r[3] == cents:
+            if abs(now_ms - r[0]) < window_ms and r[1] == store_id and r[3] == cents:
                 ago = format_duration_s(abs(now_ms - r[0]) / 1000)
                 reason = (
-                    f"mesmo pagador, mesma loja ({charge.store_id}) e mesmo valor "
-                    f"({format_brl(charge.amount)}) de uma cobrança de {ago} atrás"
+                    f"mesmo pagador, mesma loja ({store_id}) e mesmo valor "
+                    f"({format_brl(cents, cents=True)}) de uma cobrança de {ago} atrás"
                 )
                 hits.append(RuleHit(DUPLICATE_CHARGE, reason))
                 return
 
-    def _travel(
-        self,
-        charge: ChargeCreated,
-        last: list[Any],
-        city: str,
-        now_ms: int,
-        hits: list[RuleHit],
-    ) -> None:
+    def _travel(self, entry: _Recent, last: _Recent, hits: list[RuleHit]) -> None:
         t = self.thresholds
+        now_ms, city = entry[0], entry[2]
         # A charge may arrive after a later one (another partition): the gap is what counts.
         gap_ms = abs(now_ms - last[0])
         if last[2] == city or gap_ms > 1000 * t.travel_window_s:
@@ -365,43 +444,46 @@ class Detector:
         hits.append(RuleHit(IMPOSSIBLE_TRAVEL, reason))
 
     def _velocity(
-        self, charge: ChargeCreated, recent: list[list[Any]], now_ms: int, hits: list[RuleHit]
-    ) -> None:
+        self, entry: _Recent, recent: tuple[_Recent, ...], hits: list[RuleHit]
+    ) -> tuple[_Recent, ...]:
+        """Fires on a tour of stores; returns ``recent`` with the tour's charges flagged."""
         t = self.thresholds
+        now_ms = entry[0]
         window_ms = 1000 * t.velocity_window_s
         window = [r for r in recent if abs(now_ms - r[0]) < window_ms]
         if not window:
-            return
-        stores = {r[1] for r in window} | {charge.store_id}
+            return recent
+        stores = {r[1] for r in window} | {entry[1]}
         if len(stores) < t.velocity_stores:
-            return
+            return recent
         covered = tuple(r[4] for r in window if not r[5])
-        for r in window:
-            r[5] = True
         times = [r[0] for r in window]  # not sorted if a charge arrived late
         span = format_duration_s((max(max(times), now_ms) - min(min(times), now_ms)) / 1000)
         reason = f"mesmo pagador em {len(stores)} lojas diferentes em {span}"
         hits.append(RuleHit(VELOCITY, reason, covered))
+        return tuple((*r[:5], True) if abs(now_ms - r[0]) < window_ms else r for r in recent)
 
-    def _fail_then_success(self, payer: _Payer, now_ms: int, hits: list[RuleHit]) -> None:
+    def _fail_then_success(
+        self, fails: tuple[_Fail, ...], now_ms: int, hits: list[RuleHit]
+    ) -> tuple[_Fail, ...]:
+        """Fires after enough refusals; returns the refusals still in the window (flagged)."""
         t = self.thresholds
         since = now_ms - 1000 * t.fail_window_s
-        payer.fails = fails = [f for f in payer.fails if f[0] > since]
+        fails = tuple(f for f in fails if f[0] > since)
         if len(fails) < t.fail_count:
-            return
+            return fails
         covered = tuple(f[1] for f in fails if not f[2])
-        for f in fails:
-            f[2] = True
         span = format_duration_s((now_ms - fails[0][0]) / 1000)
         reason = (
             f"{format_count(len(fails))} cobranças recusadas do mesmo pagador em {span} "
             "antes desta nova tentativa"
         )
         hits.append(RuleHit(FAIL_THEN_SUCCESS, reason, covered))
+        return tuple((f[0], f[1], True) for f in fails)
 
     # ------------------------------------------------------------------ failures
 
-    def _disown(self, entries: Iterable[list[Any]]) -> None:
+    def _disown(self, entries: Iterable[_Recent]) -> None:
         owner = self._owner
         for r in entries:
             owner.pop(r[4], None)
@@ -412,12 +494,17 @@ class Detector:
         payer_hash = self._owner.get(charge_id)
         if payer_hash is None:
             return
-        payer = self._payers[payer_hash]
+        recent, fails = self._payers[payer_hash]
         since = failed_ms - 1000 * self.thresholds.fail_window_s
-        for r in payer.recent:
+        for i, r in enumerate(recent):
             if r[4] == charge_id and r[0] > since:
-                r[3] = -1  # a refused charge retried is not a duplicate: forget its amount
-                payer.fails.append([failed_ms, charge_id, False])
+                # A refused charge retried is not a duplicate: forget its amount. The payer
+                # keeps its place in the recency order (a failure is no new charge).
+                refused = (r[0], r[1], r[2], -1, r[4], r[5])
+                self._payers[payer_hash] = (
+                    (*recent[:i], refused, *recent[i + 1 :]),
+                    (*fails, (failed_ms, charge_id, False)),
+                )
                 self._changed.add(payer_hash)
                 return
 
@@ -425,17 +512,17 @@ class Detector:
 
     def snapshot(self) -> bytes:
         """The whole state as msgpack bytes (deterministic for the same events)."""
-        # ``_blobs`` mirrors ``_payers``, order included (it decides who is forgotten first):
-        # a payer seen since the last snapshot moved to the end of both, in the same order.
+        # The saved payers keep the order of ``_payers`` (it decides who is forgotten first):
+        # the ones seen since the last snapshot, its last ``_dirty``, are encoded and appended
+        # in that order.
         blobs, encode, payers = self._blobs, _ENCODER.encode, self._payers
-        for payer_hash in self._changed.difference(self._touched):
-            payer = payers[payer_hash]
-            blobs[payer_hash] = msgspec.Raw(encode([payer.recent, payer.fails]))
-        for payer_hash in self._touched:
-            payer = payers[payer_hash]
-            blobs.pop(payer_hash, None)
-            blobs[payer_hash] = msgspec.Raw(encode([payer.recent, payer.fails]))
-        self._touched.clear()
+        for payer_hash in self._changed:  # a refusal changed them in place
+            if payer_hash in blobs:
+                blobs[payer_hash] = msgspec.Raw(encode(payers[payer_hash]))
+        seen = list(islice(reversed(payers), self._dirty))
+        for payer_hash in reversed(seen):
+            blobs[payer_hash] = msgspec.Raw(encode(payers[payer_hash]))
+        self._dirty = 0
         self._changed.clear()
         state = _State(
             version=SNAPSHOT_VERSION,
@@ -447,8 +534,8 @@ class Detector:
 
     def restore(self, blob: bytes | None) -> None:
         """Back to the state ``snapshot`` returned; None is a fresh start."""
-        self._stores, self._payers, self._owner = {}, {}, {}
-        self._blobs, self._touched, self._changed = {}, {}, set()
+        self._stores, self._payers, self._owner = {}, OrderedDict(), {}
+        self._blobs, self._dirty, self._changed = {}, 0, set()
         self.forgotten_payers = 0
         if blob is None:
             return
@@ -456,10 +543,9 @@ class Detector:
         if state.version != SNAPSHOT_VERSION:
             raise ValueError(f"fraud state version {state.version}, expected {SNAPSHOT_VERSION}")
         self._stores = {k: _Store(StoreProfile.load(v[0]), v[1]) for k, v in state.stores.items()}
-        self._payers = {}
         for payer_hash, blob in state.payers.items():
             recent, fails = _PAYER_DECODER.decode(blob)
-            self._payers[payer_hash] = _Payer(recent, fails)
+            self._payers[payer_hash] = (recent, fails)
             self._blobs[payer_hash] = msgspec.Raw(bytes(blob))
             for r in recent:
                 self._owner[r[4]] = payer_hash
@@ -483,16 +569,23 @@ class _State(msgspec.Struct, array_like=True):
 
 _ENCODER: Final = msgspec.msgpack.Encoder()
 _DECODER: Final = msgspec.msgpack.Decoder(_State)
-_PAYER_DECODER: Final = msgspec.msgpack.Decoder(list[list[list[Any]]])
-
-
-def _ms(at: datetime) -> int:
-    return int(at.timestamp() * 1000)
+_PAYER_DECODER: Final = msgspec.msgpack.Decoder(
+    tuple[tuple[tuple[int, str, str, int, str, bool], ...], tuple[tuple[int, str, bool], ...]]
+)
 
 
 def hour_in_night(hour: int, thresholds: FraudThresholds) -> bool:
     start, end = thresholds.night_start_h, thresholds.night_end_h
     return start <= hour < end if start <= end else hour >= start or hour < end
+
+
+def _spike_reason(charge: ChargeCreated, profile: StoreProfile, log_amount: float) -> str:
+    typical = profile.typical_amount()
+    return (
+        f"{format_brl(charge.amount)} é {format_decimal(math.exp(log_amount) / typical)}× "
+        f"o valor típico da loja {charge.store_id} "
+        f"({format_brl(Decimal(round(typical, 2)))})"
+    )
 
 
 def _night_reason(charge: ChargeCreated, now_ms: int) -> str:

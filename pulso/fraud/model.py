@@ -5,6 +5,10 @@ its ticket (Welford's update, turning into an exponential average after ``MEMORY
 so the profile follows a store that changes) and how its traffic spreads over the 24 local
 hours. A charge far above the store's usual ticket, or at an hour the store hardly ever
 sells, scores towards 1. Nothing is trained offline: the state is 27 numbers per store.
+
+These methods are the reference: ``pulso.fraud.detector`` runs the same arithmetic inline,
+in the same order (so the floats come out bit for bit the same), on its hot path; a test
+checks the two agree.
 """
 
 from __future__ import annotations
@@ -13,9 +17,9 @@ import math
 from typing import Any, Final
 
 MEMORY: Final = 500  # beyond this many charges the mean forgets at rate 1/MEMORY
-_MIN_SD: Final = 0.15  # a store selling one price has no variance; do not divide by ~0
-_Z_CALM: Final = 2.0  # below this z the amount adds nothing...
-_Z_SPAN: Final = 3.0  # ...and it adds fully at _Z_CALM + _Z_SPAN
+MIN_SD: Final = 0.15  # a store selling one price has no variance; do not divide by ~0
+Z_CALM: Final = 2.0  # below this z the amount adds nothing...
+Z_SPAN: Final = 3.0  # ...and it adds fully at Z_CALM + Z_SPAN
 
 
 class StoreProfile:
@@ -31,7 +35,7 @@ class StoreProfile:
 
     def amount_z(self, log_amount: float) -> float:
         """How many standard deviations ``log_amount`` is above the store's mean."""
-        return (log_amount - self.mean) / max(math.sqrt(self.variance), _MIN_SD)
+        return (log_amount - self.mean) / max(math.sqrt(self.variance), MIN_SD)
 
     def typical_amount(self) -> float:
         """The store's typical ticket in BRL (the geometric mean)."""
@@ -62,5 +66,5 @@ class StoreProfile:
 
 def learned_score(z: float, rarity: float) -> float:
     """Combine the amount's z and the hour's rarity into 0..1 (either alone can reach 1)."""
-    amount_part = min(1.0, max(0.0, (z - _Z_CALM) / _Z_SPAN))
+    amount_part = min(1.0, max(0.0, (z - Z_CALM) / Z_SPAN))
     return 1.0 - (1.0 - amount_part) * (1.0 - rarity)
