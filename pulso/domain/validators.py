@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import lru_cache
+from operator import mul
 
 UFS: frozenset[str] = frozenset(
     [
@@ -43,7 +45,7 @@ REGION_BY_UF: dict[str, str] = {
     **dict.fromkeys(("ES", "MG", "RJ", "SP"), "Sudeste"),
     **dict.fromkeys(("PR", "RS", "SC"), "Sul"),
 }
-_NON_DIGITS = re.compile(r"\D")
+_NON_DIGITS = re.compile(r"[^0-9]")  # ASCII digits only: "１" is not a CPF digit
 _CEP = re.compile(r"^\d{5}-?\d{3}$")
 
 
@@ -51,21 +53,28 @@ def only_digits(text: str) -> str:
     return _NON_DIGITS.sub("", text)
 
 
-def _check_digit(digits: str, weights: range | list[int]) -> int:
-    # ord(c) - 48 is the digit's value, and a letter's value in the alphanumeric CNPJ (A = 17).
-    total = sum((ord(d) - 48) * w for d, w in zip(digits, weights, strict=False))
+def _check_digit(digits: str, weights: Sequence[int]) -> int:
+    # ord(c) - 48 is the digit's value, and a letter's value in the alphanumeric CNPJ (A = 17):
+    # sum((ord(c) - 48) * w) = sum(ord(c) * w) - 48 * sum(w), the products summed in C.
+    total = sum(map(mul, digits.encode("ascii", "replace"), weights)) - 48 * sum(
+        weights[: len(digits)]
+    )
     rest = total % 11
     return 0 if rest < 2 else 11 - rest
+
+
+_CPF_W1 = tuple(range(10, 1, -1))
+_CPF_W2 = tuple(range(11, 1, -1))
 
 
 @lru_cache(maxsize=65_536)
 def is_valid_cpf(cpf: str) -> bool:
     """True when ``cpf`` (with or without punctuation) has valid check digits."""
-    digits = only_digits(cpf)
+    digits = cpf if len(cpf) == 11 and cpf.isascii() and cpf.isdigit() else only_digits(cpf)
     if len(digits) != 11 or digits == digits[0] * 11:
         return False
-    first = _check_digit(digits[:9], range(10, 1, -1))
-    second = _check_digit(digits[:10], range(11, 1, -1))
+    first = _check_digit(digits[:9], _CPF_W1)
+    second = _check_digit(digits[:10], _CPF_W2)
     return digits[9:] == f"{first}{second}"
 
 
@@ -115,8 +124,8 @@ def mask_cnpj(cnpj: str) -> str:
 
 def complete_cpf(first_nine: str) -> str:
     """The valid CPF that starts with these nine digits (used by generators and tests)."""
-    first = _check_digit(first_nine, range(10, 1, -1))
-    second = _check_digit(f"{first_nine}{first}", range(11, 1, -1))
+    first = _check_digit(first_nine, _CPF_W1)
+    second = _check_digit(f"{first_nine}{first}", _CPF_W2)
     return f"{first_nine}{first}{second}"
 
 

@@ -21,7 +21,16 @@ def test_valid_cpfs(cpf: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "cpf", ["52998224724", "11111111111", "123", "", "5299822472a", "529982247250"]
+    "cpf",
+    [
+        "52998224724",
+        "11111111111",
+        "123",
+        "",
+        "5299822472a",
+        "529982247250",
+        "５２９９８２２４７２５",  # fullwidth digits are not CPF digits
+    ],
 )
 def test_invalid_cpfs(cpf: str) -> None:
     assert not is_valid_cpf(cpf)
@@ -66,3 +75,26 @@ def test_alphanumeric_cnpj_from_july_2026(cnpj: str) -> None:
     # The example Receita Federal and the PIX manual (§2.5.1) publish for the new format.
     assert is_valid_cnpj(cnpj)
     assert not is_valid_cnpj("12ABC34501DE36")
+
+
+def _reference_cpf_check(cpf: str) -> bool:
+    """The Receita Federal's rule, written plainly (mod 11, weights 10..2 then 11..2)."""
+    d = [int(c) for c in cpf]
+    if len(d) != 11 or len(set(d)) == 1:
+        return False
+    for n in (9, 10):
+        rest = sum(v * w for v, w in zip(d[:n], range(n + 1, 1, -1), strict=True)) % 11
+        if d[n] != (0 if rest < 2 else 11 - rest):
+            return False
+    return True
+
+
+def test_cpf_check_agrees_with_the_plain_rule_on_many_numbers() -> None:
+    import random
+
+    rng = random.Random(7)
+    numbers = ["".join(rng.choice("0123456789") for _ in range(11)) for _ in range(3000)]
+    numbers += [complete_cpf(n[:9]) for n in numbers]
+    assert sum(map(_reference_cpf_check, numbers)) >= 3000
+    for number in numbers:
+        assert is_valid_cpf(number) == _reference_cpf_check(number), number
