@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import orjson
 import pytest
+import zxingcpp
 from fake_mercadopago import FakeMercadoPago
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -295,8 +296,9 @@ def test_the_qr_images_carry_the_brcode(api: Api) -> None:
     assert png.headers["content-type"] == "image/png"
     image = cv2.imdecode(np.frombuffer(png.content, np.uint8), cv2.IMREAD_GRAYSCALE)
     assert image is not None
-    decoded, _, _ = cv2.QRCodeDetector().detectAndDecode(image)
-    assert decoded == charge["brcode"]
+    # zxing-cpp: OpenCV's QRCodeDetector misses ~2 % of valid codes (random charge ids)
+    decoded = [barcode.text for barcode in zxingcpp.read_barcodes(image)]
+    assert decoded == [charge["brcode"]]
     assert svg.status_code == 200
     assert svg.headers["content-type"].startswith("image/svg+xml")
     assert "<svg" in svg.text

@@ -174,3 +174,23 @@ def test_empty_payload_and_bad_box_size_are_refused() -> None:
         qr_terminal("")
     with pytest.raises(PixError, match="box_size must be at least 1"):
         qr_png(BCB_STATIC, box_size=0)
+
+
+def test_every_dynamic_code_of_random_charges_reads_back() -> None:
+    """Random charge URLs and amounts (what the API draws): every PNG decodes to its payload."""
+    import random
+    import string
+
+    zxingcpp = pytest.importorskip("zxingcpp")
+    rng = random.Random(3)
+    for _ in range(150):
+        charge = "".join(rng.choice(string.ascii_lowercase + string.digits) for _ in range(25))
+        payload = build_dynamic(
+            url=f"pix.pulso.local/v1/pix/charges/ch_{charge}",
+            name="Loja Centro",
+            city="Sao Paulo",
+            amount=Decimal(rng.randint(1, 9_999_999)) / 100,
+            txid=charge,
+        )
+        decoded = [b.text for b in zxingcpp.read_barcodes(png_pixels(qr_png(payload)))]
+        assert decoded == [payload]
