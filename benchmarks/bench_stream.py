@@ -14,6 +14,11 @@ the ratio to the baseline, peak RSS, and the RSS sampled every few batches (stea
 Target (issue 6): >= 50,000 payments/s with windows and fraud scoring on 2 cores.
 
     python benchmarks/bench_stream.py [--payments 300000] [--stores 200] [--minutes 0]
+                                      [--previous /tmp/orig]
+
+``--previous DIR`` also runs each configuration with the pulso package of DIR (the code before
+a change, e.g. ``git archive HEAD | tar -x -C DIR``) right before the current one, on the same
+data under the same load, and prints both.
 
 ``--minutes M`` adds a long run: a producer thread keeps generating traffic for M minutes
 while the windows(+fraud) pipeline consumes it; RSS is sampled every 10 s.
@@ -156,67 +161,13 @@ def child(config: str, data_dir: Path, batch_size: int) -> None:
 
 
 def long_run(data_dir: Path, minutes: float, stores: int, batch_size: int, rate: float) -> None:
-    """Produce and consume for ``minutes``; print RSS every 10 s."""
-    from pulso.bus import open_bus
-    from pulso.config import load_settings
-    from pulso.domain.events import Topic, encode_event
-    from pulso.pipeline.factory import build_runner
-    from pulso.store import open_store
+    """Produce (``pulso generate`` in its own process) and consume (windows+fraud, this
+    process) for ``minutes``: RSS, DuckDB's memory and the backlog every 10 s, first vs last
+    minute, the slope of the last 5 minutes and a verdict (benchmarks/bench_memory.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_memory import run
 
-    settings = load_settings(data_dir=data_dir, batch_size=batch_size, batch_timeout_ms=500)
-    bus, store = open_bus(settings), open_store(settings)
-    stop = threading.Event()
-    produced = [0]
-
-    def produce() -> None:
-        # Real-time traffic (wall clock, paced by the generator) at a rate the pipeline can
-        # sustain here: memory is judged in a steady state, not while a backlog piles up.
-        from pulso.sources.stream_generator import StreamConfig, generate_stream
-
-        config = StreamConfig(
-            rate=rate, duration_s=minutes * 60 + 30, n_stores=stores, seed=7, anomaly_rate=0.005
-        )
-        for chunk in generate_stream(config).chunks:
-            bus.publish(Topic.PAYMENTS, [(e.key.encode(), encode_event(e)) for e in chunk])
-            produced[0] += len(chunk)
-            if stop.is_set():
-                return
-
-    producer = threading.Thread(target=produce, daemon=True)
-    producer.start()
-    runner = build_runner(settings, bus, store)
-    deadline = time.monotonic() + minutes * 60
-    next_sample = [time.monotonic()]
-    samples: list[tuple[float, float, int]] = []
-    started = time.monotonic()
-
-    def on_batch(_: Any, stats: Any) -> None:
-        now = time.monotonic()
-        if now >= next_sample[0]:
-            samples.append((now - started, rss_mib(), stats.messages))
-            print(
-                f"  t={now - started:6.0f} s  rss {samples[-1][1]:7.1f} MiB  "
-                f"consumed {stats.messages:>12,}  produced {produced[0]:>12,}",
-                flush=True,
-            )
-            next_sample[0] = now + 10
-
-    runner.run(stop=lambda _: False, on_batch=on_batch, cancel=_timer(deadline))
-    stop.set()
-    producer.join()
-    runner.close()
-    store.close()
-    bus.close()
-    if len(samples) >= 8:
-        q = len(samples) // 4
-        second = sum(s[1] for s in samples[q : 2 * q]) / q
-        last = sum(s[1] for s in samples[-q:]) / q
-        consumed = (samples[-1][2] - samples[0][2]) / (samples[-1][0] - samples[0][0])
-        print(
-            f"long run: {minutes:g} min, {consumed:,.0f} events/s consumed (paced producer), "
-            f"RSS 2nd quarter {second:.0f} MiB -> last quarter {last:.0f} MiB "
-            f"({(last / second - 1) * 100:+.1f} %)"
-        )
+    run(data_dir, minutes, stores, batch_size, rate)
 
 
 def processor_costs(data_dir: Path) -> None:
@@ -288,6 +239,31 @@ def processor_costs(data_dir: Path) -> None:
         )
 
 
+def run_child(
+    config: str, template: Path, tmp: Path, batch_size: int, tree: Path | None
+) -> dict[str, Any]:
+    """One configuration in a fresh process over a copy of the template; ``tree``: run the
+    pulso package found there (the previous code) instead of this checkout's."""
+    data = tmp / config.replace("+", "_")
+    shutil.copytree(template, data)
+    env = dict(os.environ)
+    if tree is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(tree), env.get("PYTHONPATH", "")]).rstrip(
+            os.pathsep
+        )
+    command = [sys.executable, __file__, "--child", config, "--data", str(data)]
+    out = subprocess.run(
+        [*command, "--batch-size", str(batch_size)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    ).stdout
+    shutil.rmtree(data)
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
 def _timer(deadline: float) -> threading.Event:
     event = threading.Event()
     threading.Timer(max(0.0, deadline - time.monotonic()), event.set).start()
@@ -308,6 +284,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--long-only", action="store_true", help="only the long run (with --minutes)"
+    )
+    parser.add_argument(
+        "--previous",
+        type=Path,
+        help="a tree of the previous code (git archive HEAD | tar -x -C DIR) run beside this one",
     )
     parser.add_argument("--child", choices=CONFIGS, help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
@@ -335,26 +316,12 @@ def main() -> None:
             f"(1 min) on {os.cpu_count()} CPUs"
         )
         results: dict[str, dict[str, Any]] = {}
+        previous: dict[str, dict[str, Any]] = {}
         for config in configs:
-            data = Path(tmp) / config.replace("+", "_")
-            shutil.copytree(template, data)
-            out = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--child",
-                    config,
-                    "--data",
-                    str(data),
-                    "--batch-size",
-                    str(args.batch_size),
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-            results[config] = json.loads(out.strip().splitlines()[-1])
-            shutil.rmtree(data)
+            # The previous code (if given) right before the current one: same load, same data.
+            trees = [(previous, args.previous)] if args.previous else []
+            for into, tree in [*trees, (results, None)]:
+                into[config] = run_child(config, template, Path(tmp), args.batch_size, tree)
         base = results["baseline"]
         base_rate = base["payments"] / base["seconds"]
         base_cpu = base["payments"] / base["cpu_s"]
@@ -369,6 +336,16 @@ def main() -> None:
                 f"{rate / base_rate:>6.2f} {cpu_rate:>10,.0f} {cpu_rate / base_cpu:>6.2f} "
                 f"{r['peak_rss_mib']:>5.0f} MiB  {','.join(r['processors'])}"
             )
+        if previous:
+            print(f"previous code ({args.previous}), same run, same data:")
+            for config, r in previous.items():
+                now = results[config]
+                rate, cpu_rate = r["payments"] / r["seconds"], r["payments"] / r["cpu_s"]
+                print(
+                    f"{config:<14} {rate:>11,.0f} payments/s {cpu_rate:>10,.0f} pay/CPU-s  "
+                    f"now x{now['payments'] / now['seconds'] / rate:.2f} wall, "
+                    f"x{now['payments'] / now['cpu_s'] / cpu_rate:.2f} CPU"
+                )
         processor_costs(template)
         for config, r in results.items():
             print(f"RSS every 5 batches, {config}: {r['rss_samples']}")

@@ -270,6 +270,14 @@ class Settings(BaseSettings):
         default=300.0, gt=0, le=86_400, description="Longest wait between retries of a channel"
     )
 
+    # --- DuckDB memory (issue 6): a ceiling for the embedded store's buffer pool ---
+    duckdb_memory_limit: str = Field(
+        default="512MB",
+        pattern=r"(?i)^(\d+(\.\d+)?\s*(b|kb|mb|gb|tb|kib|mib|gib|tib))?$",
+        description="DuckDB memory_limit of the embedded store (512MB, 2GB...); beyond it "
+        "DuckDB evicts cached blocks and spills to disk; empty = DuckDB's own (80 % of RAM)",
+    )
+
     # --- profiles and workers (issue 7): embedded (one process) or cluster (Kafka + PostgreSQL) ---
     profile: Literal["embedded", "cluster"] = Field(
         default="embedded",
@@ -281,6 +289,20 @@ class Settings(BaseSettings):
     )
     worker_retry_max_s: float = Field(
         default=30.0, gt=0, le=3600, description="Longest wait between a worker's retries"
+    )
+    # --- the elected stream-state runner (windows, fraud) of the cluster profile (issue 7) ---
+    stream_standby_poll_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often a standby worker tries to take the stream-state lock",
+    )
+    stream_dedupe_hours: float = Field(
+        default=168.0,
+        gt=0,
+        le=24 * 366,
+        description="How long the stream-state runner remembers event ids (re-sends after "
+        "that are counted again)",
     )
 
     @field_validator("alert_channels")

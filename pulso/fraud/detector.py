@@ -14,6 +14,8 @@ charges) and per payer (recent charges, recent failures), keyed by the payer's k
 Payers are bounded (``max_payers``): the least recently seen are forgotten first, and a payer
 quiet for longer than every window is dropped. Which payer a failed charge belongs to comes from
 the payers' recent charges (an index derived from them, rebuilt on restore, never saved).
+Between two full snapshots the pipeline saves ``snapshot_delta``s (what changed since the last
+save, a few percent of the whole), which ``apply_delta`` replays on top of ``restore``.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ _TIMESTAMP: Final = datetime.timestamp
 _log: Final = math.log
 _sqrt: Final = math.sqrt
 _MAX_RECENT: Final = 32  # charges kept per payer
+_MIN_REMOVED_KEPT: Final = 100_000  # dropped payers listed for the next delta, at least
 
 RULE_WEIGHTS: Final[dict[str, float]] = {
     CARD_TESTING: 0.9,
@@ -195,6 +198,11 @@ class Detector:
         self._blobs: dict[str, msgspec.Raw] = {}
         self._dirty = 0
         self._changed: set[str] = set()  # changed in place (a failure) since then
+        # For ``snapshot_delta``: stores scored and payers dropped since the last save.
+        self._touched: set[str] = set()
+        self._removed: list[str] = []
+        self._delta_lost = False  # too much dropped to list (no saves): the next is a full
+        self._max_removed = max(t.max_payers, _MIN_REMOVED_KEPT)
         self._small_cents = int(t.card_testing_max_amount * 100)
         self._night_cents = int(t.night_min_amount * 100)
         self._night_hours = tuple(hour_in_night(h, t) for h in range(24))
@@ -231,6 +239,7 @@ class Detector:
             self._blobs,
         )
         owner, changed, payer_hash_of = self._owner, self._changed, self._payer_hash
+        touched, removed = self._touched, self._removed
         min_history, spike_z, model_weight = t.min_history, t.spike_z, t.model_weight
         alert_score, max_payers, horizon = t.alert_score, t.max_payers, self._payer_horizon_ms
         small_cents, night_cents, night_hours = (
@@ -253,6 +262,7 @@ class Detector:
             store = stores.get(store_id)
             if store is None:
                 store = stores[store_id] = _Store(StoreProfile(), [])
+            touched.add(store_id)
             hour = local_hours.get(now_ms // _HOUR_MS)
             if hour is None:
                 hour = self._local_hour(now_ms)
@@ -310,6 +320,7 @@ class Detector:
                         dirty -= 1
                     if changed:
                         changed.discard(oldest)
+                    removed.append(oldest)
                     forgotten += 1
                 horizon_ms = now_ms - horizon
                 while True:  # payers quiet for longer than any window are of no use: drop them
@@ -324,6 +335,7 @@ class Detector:
                     if blobs.pop(oldest, None) is None:
                         dirty -= 1
                     changed.discard(oldest)
+                    removed.append(oldest)
             safe = 1.0 - model_weight * learned  # combine(), inline
             if hits:
                 for hit in hits:
@@ -353,6 +365,9 @@ class Detector:
                     )
                 )
         self._dirty, self.forgotten_payers = dirty, forgotten
+        if len(removed) > self._max_removed:  # no saves (``pulso fraud evaluate``): stay bounded
+            removed.clear()
+            self._delta_lost = True
         return kept
 
     def _card_testing(
@@ -524,6 +539,9 @@ class Detector:
             blobs[payer_hash] = msgspec.Raw(encode(payers[payer_hash]))
         self._dirty = 0
         self._changed.clear()
+        self._touched.clear()
+        self._removed.clear()
+        self._delta_lost = False
         state = _State(
             version=SNAPSHOT_VERSION,
             stores={k: [s.profile.dump(), s.small] for k, s in self._stores.items()},
@@ -536,6 +554,7 @@ class Detector:
         """Back to the state ``snapshot`` returned; None is a fresh start."""
         self._stores, self._payers, self._owner = {}, OrderedDict(), {}
         self._blobs, self._dirty, self._changed = {}, 0, set()
+        self._touched, self._removed, self._delta_lost = set(), [], False
         self.forgotten_payers = 0
         if blob is None:
             return
@@ -550,6 +569,85 @@ class Detector:
             for r in recent:
                 self._owner[r[4]] = payer_hash
         self.forgotten_payers = state.forgotten_payers
+
+    def snapshot_delta(self) -> bytes | None:
+        """What changed since the last ``snapshot`` or ``snapshot_delta``, as msgpack bytes:
+        the stores scored since then, the payers dropped, the payers changed in place (a
+        refusal: they keep their place in the recency order) and the payers seen (the last
+        ``_dirty`` of ``_payers``, in order). ``restore(full)`` then ``apply_delta`` of each
+        delta since, in order, gives the state ``snapshot`` would have returned (a test checks
+        the bytes). A batch touches a few thousand payers of the 100,000 a full one holds.
+        None when the changes were not all kept (more payers dropped since the last save
+        than ``max(max_payers, 100,000)``): take a ``snapshot`` instead."""
+        if self._delta_lost:
+            return None
+        blobs, encode, payers = self._blobs, _ENCODER.encode, self._payers
+        changed: dict[str, msgspec.Raw] = {}
+        for payer_hash in self._changed:
+            if payer_hash in blobs:  # the others are among the payers seen, or gone
+                changed[payer_hash] = blobs[payer_hash] = msgspec.Raw(encode(payers[payer_hash]))
+        seen: dict[str, msgspec.Raw] = {}
+        for payer_hash in reversed(list(islice(reversed(payers), self._dirty))):
+            seen[payer_hash] = blobs[payer_hash] = msgspec.Raw(encode(payers[payer_hash]))
+        touched = self._touched
+        stores = {  # in the order of ``_stores`` (new stores come last, as in a snapshot)
+            k: [s.profile.dump(), s.small] for k, s in self._stores.items() if k in touched
+        }
+        delta = _Delta(
+            version=SNAPSHOT_VERSION,
+            stores=stores,
+            removed=list(self._removed),
+            changed=changed,
+            seen=seen,
+            forgotten_payers=self.forgotten_payers,
+        )
+        self._dirty = 0
+        self._changed.clear()
+        touched.clear()
+        self._removed.clear()
+        return encode(delta)
+
+    def apply_delta(self, blob: bytes) -> None:
+        """Apply a ``snapshot_delta`` on top of the state it was taken after."""
+        delta = _DELTA_DECODER.decode(blob)
+        if delta.version != SNAPSHOT_VERSION:
+            raise ValueError(f"fraud delta version {delta.version}, expected {SNAPSHOT_VERSION}")
+        stores = self._stores
+        for store_id, (profile, small) in delta.stores.items():  # a known store keeps its place
+            stores[store_id] = _Store(StoreProfile.load(profile), small)
+        for payer_hash in delta.removed:
+            self._drop_payer(payer_hash)
+        for payer_hash, raw in delta.changed.items():  # in place: the recency order stays
+            self._disown_payer(payer_hash)
+            self._put_payer(payer_hash, raw)
+        for payer_hash, raw in delta.seen.items():  # moved to the end, in order
+            self._drop_payer(payer_hash)
+            self._put_payer(payer_hash, raw)
+        self.forgotten_payers = delta.forgotten_payers
+        self._dirty = 0
+        self._changed.clear()
+        self._touched.clear()
+        self._removed.clear()
+
+    def _disown_payer(self, payer_hash: str) -> None:
+        state = self._payers.get(payer_hash)
+        if state is not None:
+            owner = self._owner
+            for r in state[0]:
+                if owner.get(r[4]) == payer_hash:
+                    del owner[r[4]]
+
+    def _drop_payer(self, payer_hash: str) -> None:
+        self._disown_payer(payer_hash)
+        self._payers.pop(payer_hash, None)
+        self._blobs.pop(payer_hash, None)
+
+    def _put_payer(self, payer_hash: str, raw: msgspec.Raw) -> None:
+        recent, fails = _PAYER_DECODER.decode(raw)
+        self._payers[payer_hash] = (recent, fails)
+        self._blobs[payer_hash] = msgspec.Raw(bytes(raw))
+        for r in recent:
+            self._owner[r[4]] = payer_hash
 
     @property
     def sizes(self) -> dict[str, int]:
@@ -567,8 +665,18 @@ class _State(msgspec.Struct, array_like=True):
     forgotten_payers: int
 
 
+class _Delta(msgspec.Struct, array_like=True):
+    version: int
+    stores: dict[str, list[Any]]
+    removed: list[str]
+    changed: dict[str, msgspec.Raw]
+    seen: dict[str, msgspec.Raw]
+    forgotten_payers: int
+
+
 _ENCODER: Final = msgspec.msgpack.Encoder()
 _DECODER: Final = msgspec.msgpack.Decoder(_State)
+_DELTA_DECODER: Final = msgspec.msgpack.Decoder(_Delta)
 _PAYER_DECODER: Final = msgspec.msgpack.Decoder(
     tuple[tuple[tuple[int, str, str, int, str, bool], ...], tuple[tuple[int, str, bool], ...]]
 )

@@ -15,7 +15,6 @@ alert names it: its own alert, or the alert of a later charge whose pattern cove
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from typing import Final
 from pulso.domain.events import Event
 from pulso.domain.fraud import ANOMALY_KINDS
 from pulso.domain.payments import ChargeCreated
+from pulso.domain.pii import payer_hasher
 from pulso.fraud.detector import Detector
 from pulso.fraud.thresholds import FraudThresholds
 from pulso.sources.payments_generator import LOCAL_TZ
@@ -105,14 +105,7 @@ def labelled_events(config: StreamConfig) -> list[Event]:
 
 
 def evaluation_detector(thresholds: FraudThresholds) -> Detector:
-    key = hashlib.blake2b(_EVALUATION_KEY, digest_size=32).digest()
-
-    def payer_hash(document: str | None) -> str | None:
-        if document is None:
-            return None
-        return hashlib.blake2b(document.encode(), key=key, digest_size=16).hexdigest()
-
-    return Detector(thresholds, payer_hash)
+    return Detector(thresholds, payer_hasher(_EVALUATION_KEY))
 
 
 def evaluate(

@@ -30,7 +30,7 @@ def _open(settings: Settings) -> Store:
 
         if target.path is None:  # parse_store_url always sets it; kept for the type checker
             raise ConfigError("PULSO_STORE_URL", "a duckdb:/// URL needs a file path")
-        return DuckDBStore(target.path)
+        return DuckDBStore(target.path, memory_limit=settings.duckdb_memory_limit)
     from pulso.store.postgres import PostgresStore
 
     return PostgresStore(target.dsn)

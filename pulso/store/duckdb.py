@@ -29,7 +29,16 @@ import pyarrow as pa
 
 from pulso.closing import Closing
 from pulso.errors import StoreError, StoreUnavailableError
-from pulso.store.protocol import ArrowRows, Dialect, DuplicateKeyError, StoreTx, arrow_columns
+from pulso.store.protocol import (
+    CHECKPOINT_COUNT_SQL,
+    CHECKPOINT_DELETE_SQL,
+    CHECKPOINT_LIST_SQL,
+    ArrowRows,
+    Dialect,
+    DuplicateKeyError,
+    StoreTx,
+    arrow_columns,
+)
 from pulso.store.schema import apply_migrations
 from pulso.store.sql import (
     CheckpointMethods,
@@ -49,6 +58,12 @@ log = logging.getLogger(__name__)
 DEFAULT_CHECKPOINT_THRESHOLD_MB: Final = 256
 """WAL size that triggers a checkpoint. DuckDB's 16 MB default checkpoints every few 20k-event
 batches; 256 MB wrote ~170k rows/s against ~117k, checkpoints included (bench_duckdb_store.py)."""
+
+DEFAULT_MEMORY_LIMIT: Final = "512MB"
+"""DuckDB's ``memory_limit`` (``PULSO_DUCKDB_MEMORY_LIMIT``; empty: DuckDB's own, 80 % of the
+machine's RAM). Past it DuckDB evicts cached blocks and spills to ``<file>.tmp``. Without it
+the block cache grows with the tables for as long as the process runs; at 512MB the pipeline's
+RSS was flat over 10 minutes with the same throughput as at 1GB (docs/stream.md, "Memory")."""
 
 _STAGED: Final = "_pulso_staged"
 _TIMESTAMP: Final = pa.timestamp("us", tz="UTC")
@@ -72,10 +87,14 @@ class DuckDBStore(Closing):
     dialect: Dialect = "duckdb"
 
     def __init__(
-        self, path: Path, *, checkpoint_threshold_mb: int = DEFAULT_CHECKPOINT_THRESHOLD_MB
+        self,
+        path: Path,
+        *,
+        checkpoint_threshold_mb: int = DEFAULT_CHECKPOINT_THRESHOLD_MB,
+        memory_limit: str = DEFAULT_MEMORY_LIMIT,
     ) -> None:
         self.path = Path(path)
-        self._conn = _connect(self.path, checkpoint_threshold_mb)
+        self._conn = _connect(self.path, checkpoint_threshold_mb, memory_limit)
         self._writer = self._new_cursor()
         # Re-entrant so that a nested transaction() fails with a clear error, not a deadlock.
         self._write_lock = threading.RLock()
@@ -83,6 +102,7 @@ class DuckDBStore(Closing):
         self._local = threading.local()
         self._readers: list[duckdb.DuckDBPyConnection] = []
         self._readers_lock = threading.Lock()
+        self._writers: list[DuckDBWriter] = []  # open_writer()'s, closed with the store
         self._closed = False
 
     def migrate(self) -> list[int]:
@@ -109,6 +129,12 @@ class DuckDBStore(Closing):
         return _fetch(cursor, sql, params)
 
     def close(self) -> None:
+        with contextlib.ExitStack() as held:  # no other writer mid-transaction either
+            for writer in list(self._writers):
+                held.enter_context(writer.lock)
+            self._close()
+
+    def _close(self) -> None:
         with self._write_lock, self._readers_lock:
             if self._closed:
                 return
@@ -116,6 +142,20 @@ class DuckDBStore(Closing):
             for cursor in [*self._readers, self._writer]:
                 cursor.close()
             self._conn.close()
+
+    def open_writer(self) -> DuckDBWriter:
+        """A second writer on this database, with its own cursor and its own lock: its
+        transactions run beside the store's (DuckDB's MVCC lets writers of one process
+        proceed together while they do not update the same rows; appends never conflict).
+        For one component that alone writes its tables (the charge ledger's
+        ``pix_charges``), so that it does not queue behind the pipeline's transactions.
+        It lives as long as the store: :meth:`close` closes it too."""
+        with self._readers_lock:
+            self._check_open()
+            writer = DuckDBWriter(self, self._new_cursor())
+            self._readers.append(writer.cursor)
+            self._writers.append(writer)
+        return writer
 
     def _new_cursor(self) -> duckdb.DuckDBPyConnection:
         cursor = self._conn.cursor()
@@ -139,6 +179,37 @@ class DuckDBStore(Closing):
             raise StoreError(f"the DuckDB store {self.path} is closed; open a new one")
 
 
+class DuckDBWriter:
+    """A writer beside the store's own (see :meth:`DuckDBStore.open_writer`): the store's
+    reads, and transactions on a cursor of its own, one at a time."""
+
+    def __init__(self, store: DuckDBStore, cursor: duckdb.DuckDBPyConnection) -> None:
+        self.dialect: Dialect = store.dialect
+        self.cursor = cursor
+        self.lock = threading.RLock()
+        self._store = store
+        self._in_transaction = False
+
+    @contextmanager
+    def transaction(self) -> Iterator[StoreTx]:
+        with self.lock:
+            self._store._check_open()
+            check_not_nested(self._in_transaction)
+            _run(self.cursor, "BEGIN TRANSACTION", action="begin a transaction")
+            self._in_transaction = True
+            try:
+                yield _DuckDBTx(self.cursor)
+            except BaseException:
+                _rollback(self.cursor)
+                raise
+            finally:
+                self._in_transaction = False
+            _commit(self.cursor)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._store.query(sql, params)
+
+
 class _DuckDBTx(CheckpointMethods):
     """Writes inside one DuckDB transaction (see :class:`~pulso.store.protocol.StoreTx`)."""
 
@@ -149,9 +220,43 @@ class _DuckDBTx(CheckpointMethods):
         columns, count = batch_columns(table, rows)
         if count == 0:
             return 0
+        if count >= PROBE_MIN_ROWS and _uuid_key(table):
+            return self._insert_new_probed(table, columns, to_arrow(table, columns, rows))
         result = self._bulk(table, columns, rows, insert_new_sql(table, columns, _STAGED))
         # DuckDB answers an INSERT with the number of rows it inserted, conflicts excluded.
         return int(result[0][0])
+
+    def _insert_new_probed(self, table: Table, columns: tuple[str, ...], staged: pa.Table) -> int:
+        """``insert_new`` for a big batch keyed by a UUID: when none of its keys is stored
+        and none repeats, a plain INSERT (half the CPU of ``ON CONFLICT DO NOTHING`` for
+        ``raw_events``' wide rows, measured); otherwise ``ON CONFLICT`` as usual. The probe
+        is bounded by the batch's smallest and largest key, so with UUIDv7 ids (time-ordered,
+        as pulso makes them) DuckDB's zone maps skip the older row groups."""
+        key = quote(table.key[0])
+        self._cursor.register(_STAGED, staged)
+        try:
+            [(low, high, unique)] = _fetch(
+                self._cursor,
+                f"SELECT min({key}), max({key}), count(DISTINCT {key}) = count(*) FROM {_STAGED}",
+                (),
+            )
+            stored: list[tuple[Any, ...]] = []
+            if unique:
+                stored = _fetch(
+                    self._cursor,
+                    f"SELECT 1 FROM {quote(table.name)} WHERE {key} BETWEEN %s AND %s "
+                    f"AND {key} IN (SELECT {key} FROM {_STAGED}) LIMIT 1",
+                    (low, high),
+                )
+            names = column_list(columns)
+            sql = (
+                f"INSERT INTO {quote(table.name)} ({names}) SELECT {names} FROM {_STAGED}"
+                if unique and not stored
+                else insert_new_sql(table, columns, _STAGED)
+            )
+            return int(_run(self._cursor, sql, action=f"write {table.name}").fetchall()[0][0])
+        finally:
+            _unregister(self._cursor)
 
     def insert_new_arrow(self, table: Table, rows: ArrowRows) -> int:
         columns = arrow_columns(table, rows.schema)
@@ -184,6 +289,16 @@ class _DuckDBTx(CheckpointMethods):
         """Run a read inside this transaction (it sees the transaction's own writes)."""
         return _fetch(self._cursor, sql, params)
 
+    def list_checkpoints(self, prefix: str) -> list[tuple[str, bytes]]:
+        rows = self.fetch(CHECKPOINT_LIST_SQL, (len(prefix), prefix))
+        return [(str(name), bytes(value)) for name, value in rows]
+
+    def delete_checkpoints(self, prefix: str) -> int:
+        [(count,)] = self.fetch(CHECKPOINT_COUNT_SQL, (len(prefix), prefix))
+        if count:
+            self.execute(CHECKPOINT_DELETE_SQL, (len(prefix), prefix))
+        return int(count)
+
     def fetch_arrow(
         self, sql: str, schema: pa.Schema, batch_rows: int = 65_536
     ) -> Iterator[pa.RecordBatch]:
@@ -207,6 +322,14 @@ class _DuckDBTx(CheckpointMethods):
             return _run(self._cursor, sql, action=f"write {table.name}").fetchall()
         finally:
             _unregister(self._cursor)
+
+
+PROBE_MIN_ROWS: Final = 1_000
+"""Batches from this size on, keyed by a UUID, probe for stored keys before inserting."""
+
+
+def _uuid_key(table: Table) -> bool:
+    return len(table.key) == 1 and table.column(table.key[0]).type == "uuid"
 
 
 def _unregister(cursor: duckdb.DuckDBPyConnection) -> None:
@@ -392,7 +515,9 @@ def _rollback(cursor: duckdb.DuckDBPyConnection) -> None:
         log.warning("DuckDB rollback failed: %s", _first_line(e))
 
 
-def _connect(path: Path, checkpoint_threshold_mb: int) -> duckdb.DuckDBPyConnection:
+def _connect(
+    path: Path, checkpoint_threshold_mb: int, memory_limit: str = DEFAULT_MEMORY_LIMIT
+) -> duckdb.DuckDBPyConnection:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -401,9 +526,12 @@ def _connect(path: Path, checkpoint_threshold_mb: int) -> duckdb.DuckDBPyConnect
             "check PULSO_DATA_DIR or PULSO_STORE_URL"
         ) from e
     try:
-        return duckdb.connect(
-            str(path), config={"checkpoint_threshold": f"{checkpoint_threshold_mb}MB"}
-        )
+        config: dict[str, str | bool | int | float | list[str]] = {
+            "checkpoint_threshold": f"{checkpoint_threshold_mb}MB"
+        }
+        if memory_limit:
+            config["memory_limit"] = memory_limit
+        return duckdb.connect(str(path), config=config)
     except duckdb.IOException as e:
         raise StoreUnavailableError(_open_failure(path, e)) from e
     except duckdb.Error as e:

@@ -33,7 +33,16 @@ from pulso.closing import Closing
 from pulso.config import redact_url
 from pulso.errors import ConfigError, StoreError, StoreUnavailableError
 from pulso.store import partitions
-from pulso.store.protocol import ArrowRows, Dialect, DuplicateKeyError, StoreTx, arrow_columns
+from pulso.store.protocol import (
+    CHECKPOINT_COUNT_SQL,
+    CHECKPOINT_DELETE_SQL,
+    CHECKPOINT_LIST_SQL,
+    ArrowRows,
+    Dialect,
+    DuplicateKeyError,
+    StoreTx,
+    arrow_columns,
+)
 from pulso.store.schema import apply_migrations
 from pulso.store.sql import (
     CheckpointMethods,
@@ -157,6 +166,12 @@ class PostgresStore(Closing):
                     conn.close()
             self._writer = self._reader = None
 
+    def session(self) -> psycopg.Connection[tuple[Any, ...]]:
+        """A new connection of the caller's own, in autocommit, for session-level state such
+        as an advisory lock held while the session lives (pulso/pipeline/leader.py)."""
+        self._check_open()
+        return self._connect()
+
     def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
         try:
             conn = psycopg.connect(**self._params, autocommit=True)
@@ -263,6 +278,16 @@ class _PostgresTx(CheckpointMethods):
     def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run a read inside this transaction (it sees the transaction's own writes)."""
         return _fetch(self._conn, sql, params, self._url)
+
+    def list_checkpoints(self, prefix: str) -> list[tuple[str, bytes]]:
+        rows = self.fetch(CHECKPOINT_LIST_SQL, (len(prefix), prefix))
+        return [(str(name), bytes(value)) for name, value in rows]
+
+    def delete_checkpoints(self, prefix: str) -> int:
+        [(count,)] = self.fetch(CHECKPOINT_COUNT_SQL, (len(prefix), prefix))
+        if count:
+            self.execute(CHECKPOINT_DELETE_SQL, (len(prefix), prefix))
+        return int(count)
 
     def fetch_arrow(
         self, sql: str, schema: pa.Schema, batch_rows: int = 65_536

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeAlias
 
 from pulso.errors import StoreError
 from pulso.store.sql import batch_columns
@@ -68,6 +68,14 @@ class StoreTx(Protocol):
 
     def load_checkpoint(self, name: str) -> bytes | None: ...
 
+    def list_checkpoints(self, prefix: str) -> list[tuple[str, bytes]]:
+        """The checkpoints whose name starts with ``prefix``, ``(name, value)`` in name order."""
+        ...
+
+    def delete_checkpoints(self, prefix: str) -> int:
+        """Delete the checkpoints whose name starts with ``prefix``; how many there were."""
+        ...
+
     def fetch_arrow(
         self, sql: str, schema: pa.Schema, batch_rows: int = 65_536
     ) -> Iterator[pa.RecordBatch]:
@@ -95,6 +103,14 @@ class Store(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+CHECKPOINT_LIST_SQL: Final = (
+    'SELECT "name", "value" FROM "checkpoints" WHERE substr("name", 1, %s) = %s ORDER BY "name"'
+)
+CHECKPOINT_DELETE_SQL: Final = 'DELETE FROM "checkpoints" WHERE substr("name", 1, %s) = %s'
+CHECKPOINT_COUNT_SQL: Final = 'SELECT count(*) FROM "checkpoints" WHERE substr("name", 1, %s) = %s'
+"""``list_checkpoints``/``delete_checkpoints`` (both dialects): ``(len(prefix), prefix)``."""
 
 
 def arrow_columns(table: Table, schema: pa.Schema) -> tuple[str, ...]:

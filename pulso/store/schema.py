@@ -150,6 +150,11 @@ def _time_partitions(dialect: Dialect) -> list[str]:
     return migration_v7(dialect)
 
 
+def _stream_state(dialect: Dialect) -> list[str]:
+    tables_v8 = (tables.STREAM_LEADER, tables.STREAM_SEEN_EVENTS)
+    return [s for table in tables_v8 for s in table_statements(table, dialect)]
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _initial_schema),
     Migration(2, "pix charges and stores", _pix_charges_and_stores),
@@ -158,6 +163,7 @@ MIGRATIONS: list[Migration] = [
     Migration(5, "fraud scores", _fraud_scores),
     Migration(6, "alert dispatch state", _alert_dispatch),
     Migration(7, "time partitions of the fact tables (PostgreSQL)", _time_partitions),
+    Migration(8, "stream-state runner election and dedupe", _stream_state),
 ]
 
 

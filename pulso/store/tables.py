@@ -457,3 +457,36 @@ ALERT_DELIVERIES = Table(
 )
 
 TABLES = (*TABLES, ALERT_NOTICES, ALERT_LINKS, ALERT_DELIVERIES)
+
+# --- version 8: the cluster's stream-state runner (pulso/pipeline/leader.py) ---------------
+#
+# With N workers the stateful processors (windows, fraud) run in ONE elected runner of their
+# own consumer group. ``stream_leader`` holds one row per such group: the fencing ``epoch``
+# (raised by every new holder of the group's advisory lock; a batch commits only while its
+# epoch is still the row's), who holds it and since when. ``stream_seen_events`` is that
+# runner's own idempotency: the event ids it has folded into the state (the facts workers
+# write ``raw_events``), kept for ``PULSO_STREAM_DEDUPE_HOURS`` after they were read.
+
+STREAM_LEADER = Table(
+    "stream_leader",
+    (
+        _c("group_name", "text", nullable=False),
+        _c("epoch", "bigint", "replace", nullable=False),
+        _c("holder", "text", "replace", nullable=False),
+        _c("since", "timestamptz", "replace", nullable=False),
+        _c("last_batch_at", "timestamptz", "replace"),
+    ),
+    key=("group_name",),
+)
+
+STREAM_SEEN_EVENTS = Table(
+    "stream_seen_events",
+    (
+        _c("event_id", "uuid", nullable=False),
+        _c("received_at", "timestamptz", "first", nullable=False),
+    ),
+    key=("event_id",),
+    indexes=(("received_at",),),
+)
+
+TABLES = (*TABLES, STREAM_LEADER, STREAM_SEEN_EVENTS)

@@ -183,7 +183,7 @@ def test_a_filled_store_is_converted_with_every_row_and_sum_kept(
     fill(v6_store)
     before = facts(v6_store)
     assert relkind(v6_store, "raw_events") == "r"
-    assert v6_store.migrate() == [7]
+    assert v6_store.migrate() == [m.version for m in MIGRATIONS if m.version >= 7]
     assert facts(v6_store) == before
     placed = where_rows_are(v6_store, "raw_events", "occurred_at")
     for age in AGES:

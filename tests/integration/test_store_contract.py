@@ -17,7 +17,7 @@ import pytest
 
 from pulso.errors import StoreError, StoreUnavailableError
 from pulso.store import Store, open_store
-from pulso.store.duckdb import DuckDBStore
+from pulso.store.duckdb import PROBE_MIN_ROWS, DuckDBStore
 from pulso.store.postgres import PostgresStore
 from pulso.store.schema import MIGRATIONS, Migration, apply_migrations, create_table_sql
 from pulso.store.tables import PAYMENTS, RAW_EVENTS, TABLES, Column, ColumnBatch, Table
@@ -142,6 +142,27 @@ def test_insert_new_counts_new_rows_and_leaves_stored_ones_alone(store: Store) -
     assert len(payloads) == 4
     by_id = dict(payloads)
     assert [by_id[i] for i in first["event_id"]] == [b"original"] * 3
+
+
+def test_insert_new_of_big_batches_counts_like_small_ones(store: Store) -> None:
+    # From PROBE_MIN_ROWS rows DuckDB probes for stored keys and takes a plain INSERT when
+    # none is: all new, some stored, repeats within the batch, keys in any order.
+    ids = [uuid.uuid4() for _ in range(2 * PROBE_MIN_ROWS)]
+    first = _raw(0, payload=b"original", ids=ids[:PROBE_MIN_ROWS])
+    with store.transaction() as tx:
+        assert tx.insert_new(RAW_EVENTS, first) == PROBE_MIN_ROWS
+    overlapping = _raw(0, payload=b"changed", ids=ids[PROBE_MIN_ROWS // 2 :])
+    with store.transaction() as tx:
+        assert tx.insert_new(RAW_EVENTS, overlapping) == PROBE_MIN_ROWS
+    fresh = [uuid.uuid4() for _ in range(PROBE_MIN_ROWS)]
+    repeated = _raw(0, payload=b"twice", ids=[*fresh, *fresh[:10]])
+    with store.transaction() as tx:
+        assert tx.insert_new(RAW_EVENTS, repeated) == PROBE_MIN_ROWS
+        assert tx.insert_new(RAW_EVENTS, repeated) == 0
+    rows = dict(store.query("SELECT event_id, payload FROM raw_events"))
+    assert len(rows) == 3 * PROBE_MIN_ROWS
+    assert [rows[i] for i in ids[:PROBE_MIN_ROWS]] == [b"original"] * PROBE_MIN_ROWS
+    assert rows[ids[-1]] == b"changed" and rows[fresh[0]] == b"twice"
 
 
 def test_empty_batches_write_nothing(store: Store) -> None:

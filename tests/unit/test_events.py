@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -51,6 +52,13 @@ def test_round_trip_keeps_types() -> None:
     assert isinstance(decoded.data, ChargeCreated)
     assert decoded.data.amount == Decimal("123.45")
     assert decoded.occurred_at.tzinfo is not None
+
+
+def test_decoded_events_are_not_tracked_by_the_garbage_collector() -> None:
+    # A batch's events are many and short-lived: tracked, they set off full collections.
+    decoded = decode_event(raw_created())
+    assert not gc.is_tracked(decoded)
+    assert not gc.is_tracked(new_event(created(), source="t", key="ch_1", occurred_at=T0))
 
 
 def test_money_travels_as_a_string() -> None:

@@ -17,12 +17,13 @@ import pytest
 from pulso.domain.events import Event, new_event
 from pulso.domain.fraud import DUPLICATE_CHARGE
 from pulso.domain.payments import ChargeCreated, ChargeFailed
+from pulso.domain.pii import payer_hasher
 from pulso.domain.validators import complete_cpf
 from pulso.fraud.detector import Detector
 from pulso.fraud.evaluate import evaluation_config, labelled_events
 from pulso.fraud.model import StoreProfile, learned_score
 from pulso.fraud.thresholds import FraudThresholds
-from pulso.pipeline.processors.fraud import FraudProcessor, keyed_payer_hash
+from pulso.pipeline.processors.fraud import FraudProcessor
 from pulso.pipeline.processors.payments import PaymentsProcessor
 
 NOON = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # 12:00 in São Paulo
@@ -207,8 +208,17 @@ def test_the_inline_profile_arithmetic_is_the_models(log_amount: float) -> None:
 
 @pytest.mark.parametrize("document", [A, "12345678000195", None])
 def test_the_processor_hashes_payers_like_the_payments_table(document: str | None) -> None:
+    import hashlib
+
     for key in (b"k" * 32, b"another key", b""):
-        assert keyed_payer_hash(key)(document) == PaymentsProcessor(key).payer_hash(document)
+        derived = hashlib.blake2b(key, digest_size=32).digest()
+        stored = (  # the payments table's payer_hash since its first release
+            None
+            if document is None
+            else hashlib.blake2b(document.encode(), key=derived, digest_size=16).hexdigest()
+        )
+        assert payer_hasher(key)(document) == stored
+        assert PaymentsProcessor(key).payer_hash(document) == stored
 
 
 def test_the_processor_scores_in_event_time_order_and_keeps_what_it_writes() -> None:

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+
+import pytest
 
 from pulso.domain.events import Event, new_event
 from pulso.domain.payments import ChargeConfirmed, ChargeCreated, ChargeExpired, ChargeFailed
@@ -97,3 +100,45 @@ def test_many_charges_fold_separately() -> None:
     columns = PROCESSOR.fold([created("a"), created("b"), confirmed("a")])
     rows = sorted(zip(columns["charge_id"], columns["status"], strict=True))
     assert rows == [("a", "confirmed"), ("b", "pending")]
+
+
+def _by_charge(columns: dict[str, list[object]]) -> dict[object, dict[str, object]]:
+    return {
+        charge_id: {name: values[i] for name, values in columns.items()}
+        for i, charge_id in enumerate(columns["charge_id"])
+    }
+
+
+def _mixed_events(seed: int) -> list[Event]:
+    """Charges with every mix of lifecycle events, some only terminal (created earlier),
+    shuffled; with ``seed`` odd, some events repeated (the per-event fold's path)."""
+    rng = random.Random(seed)
+    events: list[Event] = []
+    for n in range(300):
+        charge = f"ch_{n}"
+        if rng.random() < 0.8:
+            events.append(created(charge, document=rng.choice([None, "52998224725"])))
+        for make in (confirmed, failed, expired):
+            if rng.random() < 0.3:
+                events.append(make(charge))
+    if seed % 2:
+        events += rng.sample(events, 20)
+    rng.shuffle(events)
+    return events
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_columnar_fold_equals_the_per_event_fold(seed: int) -> None:
+    events = _mixed_events(seed)
+    fast = PROCESSOR.fold(events)
+    assert list(fast) == list(PROCESSOR._fold_rows(events))
+    assert _by_charge(fast) == _by_charge(PROCESSOR._fold_rows(events))
+    assert len(fast["charge_id"]) == len({e.data.charge_id for e in events})
+
+
+def test_confirmation_seconds_and_latest_update() -> None:
+    row = fold_one(expired(), created(), confirmed(after_s=12))
+    assert row["confirmation_seconds"] == 12.0
+    assert row["updated_at"] == T0 + timedelta(minutes=30)
+    assert row["status"] == "confirmed" and row["expired_at"] == T0 + timedelta(minutes=30)
+    assert fold_one(confirmed())["confirmation_seconds"] is None

@@ -9,6 +9,7 @@ leaves the same state), or keeps state in memory (``StatefulProcessor``): the ru
 ``snapshot()`` in the same transaction as the bus offsets, ``restore()``s it at start, and
 never hands it an event twice (re-delivered messages below the checkpointed offsets are
 skipped, and events whose ``event_id`` is stored in ``raw_events`` already are left out).
+A stateful processor may also save what changed since its last save (``IncrementalState``).
 """
 
 from __future__ import annotations
@@ -45,6 +46,23 @@ class StatefulProcessor(Processor, Protocol):
 
 
 @runtime_checkable
+class IncrementalState(StatefulProcessor, Protocol):
+    """A stateful processor whose checkpoint can be saved as what changed since the last one.
+
+    ``snapshot_delta`` returns what changed since the last ``snapshot``/``snapshot_delta``
+    call (and forgets it), or None when it cannot (the runner then saves a ``snapshot``).
+    ``apply_delta``, after ``restore(full)``, applies the deltas saved since that snapshot,
+    one call each, in the order they were taken: the state is then the one ``snapshot``
+    would have given. The runner saves a delta per batch and compacts them into a full
+    snapshot now and then (pulso/pipeline/runner.py).
+    """
+
+    def snapshot_delta(self) -> bytes | None: ...
+
+    def apply_delta(self, delta: bytes) -> None: ...
+
+
+@runtime_checkable
 class PartitionAwareProcessor(Processor, Protocol):
     """A processor that needs to know where each event was read (per-partition watermarks).
 
@@ -66,3 +84,11 @@ def is_stateful(processor: Processor) -> bool:
 
 def is_partition_aware(processor: Processor) -> bool:
     return callable(getattr(processor, "process_partitioned", None))
+
+
+def is_incremental(processor: Processor) -> bool:
+    return (
+        is_stateful(processor)
+        and callable(getattr(processor, "snapshot_delta", None))
+        and callable(getattr(processor, "apply_delta", None))
+    )

@@ -1,8 +1,9 @@
 """The fraud processor: scores each PIX charge, raises alerts, keeps the risky ones.
 
-A stateful processor (``StatefulProcessor``): the detector's state lives in memory and the
-runner checkpoints ``snapshot()`` with the bus offsets, so a restart continues exactly where
-the last committed batch left it. Within a batch the events are scored in event-time order
+A stateful processor (``StatefulProcessor``, ``IncrementalState``): the detector's state lives
+in memory and the runner checkpoints it with the bus offsets (a delta per batch, a full
+``snapshot()`` now and then), so a restart continues exactly where the last committed batch
+left it. Within a batch the events are scored in event-time order
 (the runner hands them over grouped by type).
 
 Writes, in the batch's transaction: one ``alerts`` row per alerting charge (``alert_id``
@@ -12,9 +13,8 @@ charge whose risk reaches ``record_score`` (earlier charges of a pattern include
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from operator import attrgetter
 from typing import Final
 
@@ -25,6 +25,7 @@ from pulso.domain.fraud import (
     CARD_TESTING,
     NIGHT_HIGH_VALUE,
 )
+from pulso.domain.pii import payer_hasher
 from pulso.domain.ptbr import format_decimal
 from pulso.fraud.detector import Assessment, Detector
 from pulso.fraud.thresholds import FraudThresholds
@@ -49,7 +50,7 @@ class FraudProcessor:
     )
 
     def __init__(self, thresholds: FraudThresholds, pii_key: bytes) -> None:
-        self.detector = Detector(thresholds, keyed_payer_hash(pii_key))
+        self.detector = Detector(thresholds, payer_hasher(pii_key))
         self.thresholds = thresholds
         # Only the verdicts that give a row: alerts, and risks from ``record_score``.
         self._keep = min(thresholds.record_score, thresholds.alert_score)
@@ -76,21 +77,11 @@ class FraudProcessor:
     def restore(self, state: bytes | None) -> None:
         self.detector.restore(state)
 
+    def snapshot_delta(self) -> bytes | None:
+        return self.detector.snapshot_delta()
 
-def keyed_payer_hash(pii_key: bytes) -> Callable[[str | None], str | None]:
-    """The payments table's ``payer_hash`` (``PaymentsProcessor.payer_hash``: BLAKE2b keyed
-    with a key derived from the PII key, 16 bytes, hex), keyed once and copied per document
-    (about a quarter faster). A test checks it gives the payments processor's hash."""
-    keyed = hashlib.blake2b(key=hashlib.blake2b(pii_key, digest_size=32).digest(), digest_size=16)
-
-    def payer_hash(document: str | None) -> str | None:
-        if document is None:
-            return None
-        h = keyed.copy()
-        h.update(document.encode())
-        return h.hexdigest()
-
-    return payer_hash
+    def apply_delta(self, delta: bytes) -> None:
+        self.detector.apply_delta(delta)
 
 
 def alert_columns(assessments: Sequence[Assessment]) -> ColumnBatch:

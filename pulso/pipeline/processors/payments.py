@@ -3,13 +3,13 @@ aggregates per store recomputed from those rows (so replays never double count).
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
 
 from pulso.domain.events import Event
 from pulso.domain.payments import ChargeConfirmed, ChargeCreated, ChargeExpired, ChargeFailed
+from pulso.domain.pii import payer_hasher
 from pulso.store.protocol import StoreTx
 from pulso.store.tables import PAYMENTS, ColumnBatch
 
@@ -127,7 +127,8 @@ class PaymentsProcessor:
     )
 
     def __init__(self, pii_key: bytes) -> None:
-        self._pii_key = hashlib.blake2b(pii_key, digest_size=32).digest()
+        self.payer_hash = payer_hasher(pii_key)
+        """A keyed hash of the payer's CPF/CNPJ: links a payer's charges, reveals nothing."""
 
     def process(self, events: Sequence[Event], tx: StoreTx) -> None:
         columns = self.fold(events)
@@ -142,6 +143,103 @@ class PaymentsProcessor:
 
     def fold(self, events: Sequence[Event]) -> ColumnBatch:
         """One row per charge, in columns; the order of the events does not matter."""
+        created: list[ChargeCreated] = []
+        confirmed: list[ChargeConfirmed] = []
+        failed: list[ChargeFailed] = []
+        expired: list[ChargeExpired] = []
+        sort: dict[type, Callable[[Any], None]] = {
+            ChargeCreated: created.append,
+            ChargeConfirmed: confirmed.append,
+            ChargeFailed: failed.append,
+            ChargeExpired: expired.append,
+        }
+        for event in events:
+            data = event.data
+            append = sort.get(type(data))
+            if append is not None:
+                append(data)
+        columns = self._fold_unique(created, confirmed, failed, expired)
+        if columns is None:  # a charge with two events of one type in the batch: rare
+            columns = self._fold_rows(events)
+        return columns
+
+    def _fold_unique(
+        self,
+        created: list[ChargeCreated],
+        confirmed: list[ChargeConfirmed],
+        failed: list[ChargeFailed],
+        expired: list[ChargeExpired],
+    ) -> ColumnBatch | None:
+        """The fold when no charge has two events of one type: whole columns at a time
+        (created charges first, in order, then the others), or None when one has."""
+        index = {c.charge_id: i for i, c in enumerate(created)}
+        if len(index) != len(created):
+            return None
+        ids = list(index)
+        for terminal in (confirmed, failed, expired):
+            for data in terminal:
+                if data.charge_id not in index:
+                    index[data.charge_id] = len(ids)
+                    ids.append(data.charge_id)
+            if len({d.charge_id for d in terminal}) != len(terminal):
+                return None
+        n, k = len(ids), len(created)
+        pad: list[Any] = [None] * (n - k)
+        payer_hash = self.payer_hash
+        columns: ColumnBatch = {
+            "charge_id": ids,
+            "txid": [c.txid for c in created] + pad,
+            "store_id": [c.store_id for c in created] + pad,
+            "city": [c.city for c in created] + pad,
+            "uf": [c.uf for c in created] + pad,
+            "amount_cents": [int(c.amount * 100) for c in created] + pad,
+            "paid_cents": [None] * n,
+            "status": ["pending"] * n,
+            "status_rank": [0] * n,
+            "payment_type": [c.payment_type for c in created] + pad,
+            "psp": [c.psp for c in created] + pad,
+            "payer_hash": [payer_hash(c.payer_document) for c in created] + pad,
+            "created_at": [c.created_at for c in created] + pad,
+            "expires_at": [c.expires_at for c in created] + pad,
+            "confirmed_at": [None] * n,
+            "failed_at": [None] * n,
+            "expired_at": [None] * n,
+            "failure_reason": [None] * n,
+            "confirmation_seconds": [None] * n,
+        }
+        updated = columns["updated_at"] = [*columns["created_at"]]
+        status, rank = columns["status"], columns["status_rank"]
+        # Ascending rank: each later status outranks what an earlier loop set.
+        at_column = columns["expired_at"]
+        for data in expired:
+            i = index[data.charge_id]
+            at = at_column[i] = data.expired_at
+            status[i], rank[i] = "expired", 1
+            if updated[i] is None or at > updated[i]:
+                updated[i] = at
+        at_column, reason = columns["failed_at"], columns["failure_reason"]
+        for failure in failed:
+            i = index[failure.charge_id]
+            at = at_column[i] = failure.failed_at
+            reason[i] = failure.reason
+            status[i], rank[i] = "failed", 2
+            if updated[i] is None or at > updated[i]:
+                updated[i] = at
+        at_column, paid = columns["confirmed_at"], columns["paid_cents"]
+        created_at, seconds = columns["created_at"], columns["confirmation_seconds"]
+        for confirmation in confirmed:
+            i = index[confirmation.charge_id]
+            at = at_column[i] = confirmation.confirmed_at
+            paid[i] = int(confirmation.amount_paid * 100)
+            status[i], rank[i] = "confirmed", 3
+            if updated[i] is None or at > updated[i]:
+                updated[i] = at
+            if created_at[i] is not None:
+                seconds[i] = (at - created_at[i]).total_seconds()
+        return columns
+
+    def _fold_rows(self, events: Sequence[Event]) -> ColumnBatch:
+        """The fold one event at a time, merging like the table merges rows."""
         fold = _Fold()
         for event in events:
             data = event.data
@@ -183,12 +281,6 @@ class PaymentsProcessor:
         for name, value in zip(_CREATED_COLUMNS, values, strict=True):
             if is_new or columns[name][i] is None:  # "first" merge: an earlier value stays
                 columns[name][i] = value
-
-    def payer_hash(self, document: str | None) -> str | None:
-        """A keyed hash of the payer's CPF/CNPJ: links a payer's charges, reveals nothing."""
-        if document is None:
-            return None
-        return hashlib.blake2b(document.encode(), key=self._pii_key, digest_size=16).hexdigest()
 
     @staticmethod
     def _refresh_minutes(tx: StoreTx, columns: ColumnBatch) -> None:
