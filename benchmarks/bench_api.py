@@ -25,6 +25,7 @@ more CPU than the server; kept to compare with the first figures).
 
     python benchmarks/bench_api.py [--charges 6000] [--concurrency 32] [--rounds 3]
         [--tills 200] [--no-pipeline] [--client raw|httpx] [--store-url postgresql://...]
+        [--compare-before]
 """
 
 from __future__ import annotations
@@ -125,6 +126,7 @@ def start_server(
     pipeline: bool,
     store_url: str,
     linger_s: float | None = None,
+    before: bool = False,
 ) -> subprocess.Popen[bytes]:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PULSO_")},
@@ -137,6 +139,10 @@ def start_server(
         "PULSO_LOG_LEVEL": "ERROR",
         "PULSO_STORE_URL": store_url,
     }
+    if before:  # the charge path as it was (see before_ledger_writers/sitecustomize.py)
+        harness = str(Path(__file__).resolve().parent / "before_ledger_writers")
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [harness, env.get("PYTHONPATH")]))
+        env["PULSO_BENCH_BEFORE"] = "1"
     command = [
         sys.executable,
         "-c",
@@ -648,6 +654,7 @@ async def main_async(args: argparse.Namespace) -> None:
             server.terminate()
             server.wait(timeout=30)
         alone = await in_process(args, Path(folder)) if args.in_process else None
+        before = await charges_before(args) if args.compare_before else None
         disk_after = fsync_ms(Path(folder))
     pipeline = "on" if args.pipeline else "off"
     store = "PostgreSQL" if args.store_url else "DuckDB"
@@ -669,6 +676,16 @@ async def main_async(args: argparse.Namespace) -> None:
     best = max(rounds, key=lambda r: r[1].rate)
     met = best[1].rate >= 1500 and best[1].pct_ms(0.99) <= 50
     print(f"  target ≥ 1,500 charges/s with p99 ≤ 50 ms: {'met' if met else 'not met'}")
+    if before is not None:
+        print("the same rounds on the charge path as it was before (--compare-before):")
+        for number, (baseline, charges) in enumerate(before, 1):
+            print(f"round {number} (load average {charges.load:.1f})")
+            for figure in (baseline, charges):
+                print("  " + figure.line())
+        print(summary(before))
+        p99_now = statistics.median(c.pct_ms(0.99) for _, c in rounds)
+        p99_then = statistics.median(c.pct_ms(0.99) for _, c in before)
+        print(f"  median p99 now ÷ before = {p99_now / p99_then:.2f}")
     if alone is not None:
         print(alone.line())
         print(f"    best HTTP round ÷ in-process = {best[1].rate / alone.rate:.2f}")
@@ -682,6 +699,28 @@ async def main_async(args: argparse.Namespace) -> None:
         f"   (target push p99 ≤ 100 ms)"
     )
     print(f"  mean push {statistics.fmean(push_figure.latencies_s) * 1000:.1f} ms")
+
+
+async def charges_before(args: argparse.Namespace) -> list[tuple[Figure, Figure]]:
+    """The charge rounds again, on a server running the charge path as it was before the
+    ledger had writers of its own (same machine, minutes apart)."""
+    with tempfile.TemporaryDirectory(prefix="pulso-bench-api-", dir=args.data_dir) as folder:
+        port, dead_port = free_port(), free_port()
+        server = start_server(
+            Path(folder),
+            port,
+            dead_port,
+            pipeline=args.pipeline,
+            store_url=args.store_url,
+            linger_s=args.pipeline_linger,
+            before=True,
+        )
+        try:
+            await wait_ready(f"http://127.0.0.1:{port}")
+            return await bench_charges(port, server.pid, args)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
 
 
 def summary(rounds: list[tuple[Figure, Figure]]) -> str:
@@ -750,6 +789,12 @@ def main() -> None:
         default="",
         help="PULSO_STORE_URL for the server (default: DuckDB in a temporary folder); give an "
         "empty PostgreSQL database or schema",
+    )
+    parser.add_argument(
+        "--compare-before",
+        action="store_true",
+        help="run the charge rounds again on the charge path as it was before the ledger's "
+        "own writers (DuckDB; benchmarks/before_ledger_writers), and print both",
     )
     parser.add_argument(
         "--pipeline",

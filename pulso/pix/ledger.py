@@ -1,19 +1,22 @@
 """The ``pix_charges`` ledger: one writer thread group-committing many requests' charge
-writes (see ``ChargeLedger``)."""
+writes, and on DuckDB an applier thread for the updates nobody waits for (see
+``ChargeLedger``)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from pulso.bus.protocol import Bus, Record
 from pulso.domain.events import Topic, encode_event
@@ -57,7 +60,8 @@ class Update:
 
 ChangeListener = Callable[[Sequence[Charge]], None]
 Settled = Callable[[Update | None, BaseException | None], None]
-"""Told how a deferred update ended: ``(update, None)`` once committed, ``(None, error)``."""
+"""Told how a deferred update ended: ``(update, None)`` once committed, ``(None, error)``;
+on the thread that committed it (the writer's, or on DuckDB the applier's)."""
 
 DEFAULT_DEFER_S: Final = 0.25
 DEFAULT_MAX_DEFERRED: Final = 4096
@@ -130,6 +134,13 @@ class ChargeLedger:
     commits them, and any operation that could see their charges (an update, a touch, a
     reservation of the same charge, :meth:`flush`, :meth:`close`) commits them at once, so
     holding back changes only *when* they commit, never what anyone reads.
+
+    On DuckDB the ledger writes on cursors of its own (``DuckDBStore.open_writer``), beside
+    the pipeline's transactions rather than behind them, and held updates that fall due
+    with no operation looking at their charges are committed by a second thread, the
+    applier, on the second cursor: the reservations behind them do not wait for their
+    ``UPDATE``. An operation that could see a charge the applier holds waits until it has
+    committed (``_run``), so every change still starts from the latest state.
     """
 
     def __init__(
@@ -144,6 +155,12 @@ class ChargeLedger:
         max_deferred: int = DEFAULT_MAX_DEFERRED,
     ) -> None:
         self._store = store
+        # DuckDB: the ledger's own writers beside the store's (DuckDBStore.open_writer), so
+        # that its commits never queue behind the pipeline's transactions; the second one
+        # commits the held updates on a thread of its own (see _hand_over).
+        open_writer: Callable[[], _Writes] | None = getattr(store, "open_writer", None)
+        self._writes: _Writes = store if open_writer is None else open_writer()
+        self._applier_writes = None if open_writer is None else open_writer()
         self._bus = bus
         self._max_batch = max_batch
         self._defer_s = defer_s
@@ -163,7 +180,15 @@ class ChargeLedger:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._lock = threading.Lock()
-        # Written by the writer thread only; other threads only look things up.
+        # Held updates handed to the applier thread, and the charges they are about; the
+        # writer waits for them (_wait_applied) before an op that could see those charges.
+        self._applier: threading.Thread | None = None
+        self._applier_queue: queue.SimpleQueue[list[_Update] | None] = queue.SimpleQueue()
+        self._applying: set[str] = set()
+        self._applied = threading.Condition()
+        # Written by the writer and applier threads under _cache_lock; other threads only
+        # look things up.
+        self._cache_lock = threading.Lock()
         self._cache: dict[str, Charge] = {}
         self._by_psp: dict[tuple[str, str], str] = {}
         self.bus_error: str | None = None  # the last publish failure, until one succeeds
@@ -171,6 +196,11 @@ class ChargeLedger:
     def start(self) -> None:
         with self._lock:
             if self._thread is None and not self._closed:
+                if self._applier_writes is not None:
+                    self._applier = threading.Thread(
+                        target=self._run_applier, name="pulso-charge-applier", daemon=True
+                    )
+                    self._applier.start()
                 self._thread = threading.Thread(
                     target=self._run, name="pulso-charge-writer", daemon=True
                 )
@@ -219,8 +249,9 @@ class ChargeLedger:
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         """:meth:`update` for a caller that does not wait: it may be committed with a
-        later batch, up to ``defer_s`` from now; ``settled`` then runs on the writer thread.
-        A caller on ``loop``'s thread names it, to hand the op over with its neighbours."""
+        later batch, up to ``defer_s`` from now; ``settled`` then runs on the thread that
+        commits it. A caller on ``loop``'s thread names it, to hand the op over with its
+        neighbours."""
         op = _Update(charge_id, change, Callback(settled), deferrable=True)
         if loop is None:
             self._submit(op)
@@ -295,11 +326,77 @@ class ChargeLedger:
 
     def _run(self) -> None:
         stopping = False
+        try:
+            while not stopping:
+                ops, stopping = self._next_ops()
+                deferred = self._due_deferred(ops, stopping)
+                # This batch must start from what the applier is committing when it could
+                # see one of those charges, or commits held updates itself (which may
+                # follow updates of the same charges handed over earlier).
+                if deferred or stopping or self._could_see(ops, self._applying_now()):
+                    self._wait_applied()
+                if ops or deferred:
+                    self._commit(deferred, ops)
+        finally:
+            self._applier_queue.put(None)
+            if self._applier is not None:
+                self._applier.join()
+
+    @staticmethod
+    def _could_see(ops: list[_Op], charge_ids: set[str] | frozenset[str]) -> bool:
+        """Whether ``ops`` could read or change any of ``charge_ids``: every op but a
+        reservation of another charge."""
+        return any(not isinstance(op, _Reserve) or op.charge.charge_id in charge_ids for op in ops)
+
+    # --- the applier: held updates committed beside the writer (DuckDB) -----------------
+
+    def _hand_over(self, deferred: list[_Update]) -> None:
+        """Give due held updates to the applier thread, so that the reservations behind
+        them do not wait for their ``UPDATE`` (20-70 ms for a few hundred rows under load,
+        where a batch of reservations takes a few). Nothing is read from their charges
+        until it committed them (see _run)."""
+        with self._applied:
+            self._applying.update(op.charge_id for op in deferred)
+        self._applier_queue.put(deferred)
+
+    def _applying_now(self) -> frozenset[str]:
+        if not self._applying:  # read without the lock: only the writer adds to it
+            return frozenset()
+        with self._applied:
+            return frozenset(self._applying)
+
+    def _wait_applied(self) -> None:
+        """Block until the applier committed (or failed) every update handed to it."""
+        with self._applied:
+            self._applied.wait_for(lambda: not self._applying)
+
+    def _run_applier(self) -> None:
+        writes = self._applier_writes
+        assert writes is not None
+        stopping = False
         while not stopping:
-            ops, stopping = self._next_ops()
-            deferred = self._due_deferred(ops, stopping)
-            if ops or deferred:
-                self._commit(deferred, ops)
+            item = self._applier_queue.get()
+            ops: list[_Update] = []
+            while item is not None:  # every hand-over queued by now, in order, at once
+                ops.extend(item)
+                try:
+                    item = self._applier_queue.get_nowait()
+                except queue.Empty:
+                    break
+            stopping = item is None
+            if not ops:
+                continue
+            try:
+                self._commit(ops, [], writes=writes)
+            except Exception as e:  # never leave a caller waiting, nor the writer
+                log.exception("charge ledger: the applier failed")
+                for op in ops:
+                    with contextlib.suppress(Exception):
+                        op.future.set_exception(e)
+            finally:
+                with self._applied:
+                    self._applying.difference_update(op.charge_id for op in ops)
+                    self._applied.notify_all()
 
     def _next_ops(self) -> tuple[list[_Op], bool]:
         """The next batch, and whether the ledger is closing: blocks for the first op (or
@@ -335,32 +432,36 @@ class ChargeLedger:
         ``ops`` could see their charges; none otherwise."""
         if not self._deferred:
             return []
+        seen = stopping or self._could_see(ops, self._deferred_ids)
         due = (
-            stopping
+            seen
             or len(self._deferred) >= self._max_deferred
             or time.monotonic() - self._deferred_since >= self._defer_s
-            or any(
-                not isinstance(op, _Reserve) or op.charge.charge_id in self._deferred_ids
-                for op in ops
-            )
         )
         if not due:
             return []
         deferred, self._deferred = self._deferred, []
         self._deferred_ids = set()
+        if not seen and self._applier is not None:
+            self._hand_over(deferred)
+            return []
         return deferred
 
-    def _commit(self, deferred: list[_Update], ops: list[_Op]) -> None:
+    def _commit(
+        self, deferred: list[_Update], ops: list[_Op], *, writes: _Writes | None = None
+    ) -> None:
         """One transaction for the batch. Its events are published before the commit: a
         failed publish rolls the batch back, and a failed commit after a publish is
         repaired by the retry (same event ids), so no change is stored unannounced."""
         every: list[_Op] = [*deferred, *ops]
+        writes = self._writes if writes is None else writes
         try:
             try:
-                batch = self._transact(deferred, ops, blind=self._store.dialect == "duckdb")
+                blind = self._store.dialect == "duckdb"
+                batch = self._transact(writes, deferred, ops, blind=blind)
             except _KeyTaken as e:  # rolled back: again, with the conflict check
                 log.debug("charge ledger: %s; inserting with ON CONFLICT instead", e.__cause__)
-                batch = self._transact(deferred, ops, blind=False)
+                batch = self._transact(writes, deferred, ops, blind=False)
         except Exception as e:  # the store or the bus failed: every op fails with it
             log.error("charge ledger: a batch of %s operations failed: %s", len(every), e)
             for op in every:
@@ -371,8 +472,10 @@ class ChargeLedger:
         self._notify(batch.changed())
         _resolve(every, batch)
 
-    def _transact(self, deferred: list[_Update], ops: list[_Op], *, blind: bool) -> _Batch:
-        with self._store.transaction() as tx:
+    def _transact(
+        self, writes: _Writes, deferred: list[_Update], ops: list[_Op], *, blind: bool
+    ) -> _Batch:
+        with writes.transaction() as tx:
             batch = self._apply(tx, deferred, ops, blind=blind)
             self._publish(batch)
         return batch
@@ -502,14 +605,15 @@ class ChargeLedger:
 
     def _remember(self, batch: _Batch) -> None:
         """After a commit: cache what the batch wrote or read, index PSP payment ids."""
-        for charge in batch.after.values():
-            if charge.psp_payment_id is not None:
-                self._by_psp[(charge.psp, charge.psp_payment_id)] = charge.charge_id
-            if self._cache_size:
-                self._cache.pop(charge.charge_id, None)  # re-insert: newest last
-                self._cache[charge.charge_id] = charge
-        _trim(self._by_psp, max(self._cache_size, DEFAULT_CACHE_SIZE))
-        _trim(self._cache, self._cache_size)
+        with self._cache_lock:
+            for charge in batch.after.values():
+                if charge.psp_payment_id is not None:
+                    self._by_psp[(charge.psp, charge.psp_payment_id)] = charge.charge_id
+                if self._cache_size:
+                    self._cache.pop(charge.charge_id, None)  # re-insert: newest last
+                    self._cache[charge.charge_id] = charge
+            _trim(self._by_psp, max(self._cache_size, DEFAULT_CACHE_SIZE))
+            _trim(self._cache, self._cache_size)
 
     def _notify(self, changed: list[Charge]) -> None:
         if not changed:
@@ -519,6 +623,10 @@ class ChargeLedger:
                 listener(changed)
             except Exception:  # a listener (WebSocket hub, metrics) must not stop the writer
                 log.exception("charge ledger: a change listener failed")
+
+
+class _Writes(Protocol):
+    def transaction(self) -> AbstractContextManager[StoreTx]: ...
 
 
 class _KeyTaken(StoreError):
