@@ -1,16 +1,17 @@
 """Cluster profile throughput: `pulso worker` processes on librdkafka's mock cluster into
 PostgreSQL.
 
-1. Fills the payments topic with a generated day of PIX traffic, then lets 1 worker and then
-   2 workers (fresh consumer group and schema each) fold it into PostgreSQL; the rate is
-   measured from the first stored row to the last (process start and the group join are left
-   out). The figure is the ratio 2 workers / 1 worker.
-2. End to end: 2 workers already in their group, the records published at t0; the rate is
-   events / (last row committed in PostgreSQL − t0).
+1. For 1 and then 2 workers (fresh mock cluster, consumer group and schema each), in two
+   modes: ``facts`` (``--role facts``: payments and orders only) and ``all`` (``--role all``:
+   the facts scaled out plus the windows and fraud in the ONE elected stream-state runner,
+   the other worker its standby). The workers join an empty topic first; a generated day of
+   PIX traffic is published at t0 and the rate is events / (t − t0), t when every event is
+   stored (and, in ``all``, folded into the stream state): publish → Kafka → workers →
+   PostgreSQL commit. The figures are the ratios 2 workers / 1 worker, and ``all`` /
+   ``facts`` (what the windows and fraud cost).
 
-Workers run the stateless processors (--facts-only): with several workers the windows and fraud
-are off (see docs/deploy.md, "Scaling workers"). The machine's cores bound the ratio: with 2
-cores, the 2 workers, PostgreSQL and the mock brokers share them.
+The machine's cores bound the ratio: with 2 cores, the 2 workers, PostgreSQL and the mock
+brokers share them.
 
     .venv/bin/python benchmarks/bench_cluster.py [--stores 20 --days 1]
 """
@@ -29,6 +30,7 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
+import orjson
 import psycopg
 from confluent_kafka import Producer
 
@@ -39,6 +41,9 @@ from pulso.sources.payments_generator import PaymentsConfig, generate_payments
 from pulso.store import open_store
 
 PARTITIONS = 4
+JOIN_S = 8.0
+"""After the first record is processed: long enough for every member to join (mock cluster,
+3 s session timeout), so a rebalance does not land inside the measured span."""
 # The mock brokers drop the oldest records of a long partition: a day of 20 stores (~30,000
 # events) is kept whole, 40 stores (~58,000 events in 8 partitions) already lost a quarter.
 
@@ -68,8 +73,26 @@ def stored(url: str) -> int:
     return int(row[0]) if row else 0
 
 
-def start_workers(n: int, env: dict[str, str], group: str) -> list[subprocess.Popen[bytes]]:
-    command = [sys.executable, "-m", "pulso", "worker", "--facts-only", "--group", group]
+def state_folded(url: str, group: str) -> int:
+    """Messages the stream-state runner of ``group`` has checkpointed."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT value FROM checkpoints WHERE name = %s", (f"offsets/{group}-state",)
+        ).fetchone()
+    return sum(orjson.loads(row[0]).values()) if row else 0
+
+
+def done(url: str, group: str, role: str, events: int, messages: int) -> bool:
+    """Every event stored and, in role ``all``, every message folded into the state too."""
+    if stored(url) < events:
+        return False
+    return role != "all" or state_folded(url, group) >= messages
+
+
+def start_workers(
+    n: int, env: dict[str, str], group: str, role: str
+) -> list[subprocess.Popen[bytes]]:
+    command = [sys.executable, "-m", "pulso", "worker", "--role", role, "--group", group]
     return [
         subprocess.Popen(
             [*command, "--name", f"bench-{i + 1}"],
@@ -88,40 +111,38 @@ def stop(workers: list[subprocess.Popen[bytes]]) -> None:
         w.wait(timeout=60)
 
 
-def fold(n: int, env: dict[str, str], url: str, total: int) -> float:
-    """Events/s of ``n`` workers over a full topic, first stored row to last."""
-    workers = start_workers(n, env, f"bench-{uuid.uuid4().hex[:6]}")
-    try:
-        deadline = time.monotonic() + 300
-        while (count := stored(url)) == 0:
-            time.sleep(0.05)
-        first_at, first_count = time.perf_counter(), count
-        while count < total and time.monotonic() < deadline:
-            time.sleep(0.05)
-            count = stored(url)
-        if count < total:
-            raise SystemExit(f"{n} worker(s) stored {count:,} of {total:,} events in time")
-        return (count - first_count) / (time.perf_counter() - first_at)
-    finally:
-        stop(workers)
-
-
-def end_to_end(
-    env: dict[str, str], url: str, bus: KafkaBus, topic_records: list[tuple[bytes, bytes]]
+def fold(
+    n: int, env: dict[str, str], url: str, records: list[tuple[bytes, bytes]], role: str
 ) -> float:
-    """Events/s from the first publish to the last row committed, 2 workers waiting."""
-    workers = start_workers(2, env, f"bench-e2e-{uuid.uuid4().hex[:6]}")
+    """Events/s of ``n`` workers of ``role``: they join an empty topic on a mock cluster of
+    their own first (the group join and, in ``all``, the election are left out), then the
+    records are published at t0; the rate is events / (last one processed − t0)."""
+    owner, brokers = mock_cluster()
+    bus = KafkaBus(brokers, partitions=PARTITIONS)
+    group = f"bench-{uuid.uuid4().hex[:6]}"
     try:
-        time.sleep(8)  # both members joined and assigned (mock cluster: a few seconds)
-        started = time.perf_counter()
-        for i in range(0, len(topic_records), 20_000):
-            bus.publish(Topic.PAYMENTS, topic_records[i : i + 20_000])
-        deadline = time.monotonic() + 300
-        while stored(url) < len(topic_records) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return len(topic_records) / (time.perf_counter() - started)
+        bus.publish(Topic.PAYMENTS, records[:1])  # the topic exists before they join
+        workers = start_workers(n, {**env, "PULSO_BUS_URL": f"kafka://{brokers}"}, group, role)
+        try:
+            deadline = time.monotonic() + 60
+            while not done(url, group, role, 1, 1) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(JOIN_S)  # every member joined and assigned
+            started = time.perf_counter()
+            for i in range(1, len(records), 20_000):
+                bus.publish(Topic.PAYMENTS, records[i : i + 20_000])
+            total = len(records)
+            deadline = time.monotonic() + 300
+            while not done(url, group, role, total, total):
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"{n} worker(s) ({role}) did not process {total:,} in time")
+                time.sleep(0.02)
+            return (total - 1) / (time.perf_counter() - started)
+        finally:
+            stop(workers)
     finally:
-        stop(workers)
+        bus.close()
+        owner.flush(5)
 
 
 def main() -> None:
@@ -129,7 +150,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=1)
     parser.add_argument("--stores", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=2, help="1- and 2-worker runs, alternated")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of the four runs")
     parser.add_argument(
         "--store-url",
         default=os.environ.get(
@@ -144,50 +165,42 @@ def main() -> None:
         )
     )
     records = [(e.key.encode(), encode_event(e)) for e in events]
-    owner, brokers = mock_cluster()
-    bus = KafkaBus(brokers, partitions=PARTITIONS)
-    for i in range(0, len(records), 20_000):
-        bus.publish(Topic.PAYMENTS, records[i : i + 20_000])
-
-    rates: dict[int, list[float]] = {1: [], 2: []}
+    rates: dict[tuple[str, int], list[float]] = {
+        (role, n): [] for role in ("facts", "all") for n in (1, 2)
+    }
     with tempfile.TemporaryDirectory() as tmp:
         base_env = {k: v for k, v in os.environ.items() if not k.startswith("PULSO_")}
         base_env.update(
             PULSO_DATA_DIR=tmp,
-            PULSO_BUS_URL=f"kafka://{brokers}",
             PULSO_PII_KEY="0" * 64,
             PULSO_KAFKA_PARTITIONS=str(PARTITIONS),
             PULSO_KAFKA_SESSION_TIMEOUT_S="3",
-            # Many batches per run (the rate is first commit to last): 2,000 events each.
-            PULSO_BATCH_SIZE=str(args.batch_size),
+            PULSO_BATCH_SIZE=str(args.batch_size),  # many batches per run
         )
-        for n in [1, 2] * args.rounds:
+        for role, n in list(rates) * args.rounds:
             with throwaway_schema(args.store_url) as url:
                 open_store(load_settings(data_dir=Path(tmp), store_url=url)).close()
-                rates[n].append(fold(n, {**base_env, "PULSO_STORE_URL": url}, url, len(records)))
-        # A cluster of its own: the end-to-end run starts from an empty topic.
-        e2e_owner, e2e_brokers = mock_cluster()
-        with throwaway_schema(args.store_url) as url:
-            open_store(load_settings(data_dir=Path(tmp), store_url=url)).close()
-            e2e_bus = KafkaBus(e2e_brokers, partitions=PARTITIONS)
-            e2e_bus.publish(Topic.PAYMENTS, records[:1])  # the topic exists before they join
-            env = {**base_env, "PULSO_STORE_URL": url, "PULSO_BUS_URL": f"kafka://{e2e_brokers}"}
-            e2e = end_to_end(env, url, e2e_bus, records)
-            e2e_bus.close()
-        e2e_owner.flush(5)
-    bus.close()
-    owner.flush(5)
+                env = {**base_env, "PULSO_STORE_URL": url}
+                rates[role, n].append(fold(n, env, url, records, role))
 
     load = os.getloadavg()
     print(
         f"events: {len(records):,} ({args.days} day(s), {args.stores} stores), "
-        f"{PARTITIONS} partitions"
+        f"{PARTITIONS} partitions; publish -> Kafka -> workers -> PostgreSQL commit"
     )
-    one, two = max(rates[1]), max(rates[2])  # best of the rounds: the least disturbed
-    print(f"1 worker : {one:>9,.0f} events/s into PostgreSQL  (rounds: {_rates(rates[1])})")
-    print(f"2 workers: {two:>9,.0f} events/s into PostgreSQL  (rounds: {_rates(rates[2])})")
-    print(f"ratio 2 workers / 1 worker: {two / one:.2f}  (cores: {os.cpu_count()})")
-    print(f"end to end (publish -> Kafka -> 2 workers -> PostgreSQL commit): {e2e:,.0f} events/s")
+    best = {key: max(values) for key, values in rates.items()}  # the least disturbed round
+    for (role, n), values in rates.items():
+        label = f"{n} worker{'s' if n > 1 else ' '} {role:<5}"
+        print(f"{label}: {best[role, n]:>9,.0f} events/s  (rounds: {_rates(values)})")
+    for role in ("facts", "all"):
+        print(
+            f"ratio 2 workers / 1 worker ({role}): {best[role, 2] / best[role, 1]:.2f}  "
+            f"(cores: {os.cpu_count()})"
+        )
+    for n in (1, 2):
+        print(
+            f"windows+fraud on / facts only, {n} worker(s): {best['all', n] / best['facts', n]:.2f}"
+        )
     print(f"load average: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 
 

@@ -41,6 +41,11 @@ def doctor(
 
     settings = load_settings_or_exit()
     findings = run_checks(settings, timeout)
+    from pulso.pipeline.leader import check_stream_state
+
+    stream_state = check_stream_state(settings, timeout)  # the cluster's elected runner
+    if stream_state is not None:
+        findings.append(stream_state)
     code = exit_code(findings)
     if as_json:
         document = {

@@ -11,10 +11,14 @@ it logs the error, drops its runner (the uncommitted batch is read again), waits
 exponential backoff (capped at ``PULSO_WORKER_RETRY_MAX_S``) and starts again from the last
 committed offsets and checkpoint. SIGTERM (or Ctrl-C) stops it after the batch in hand.
 
-Stateful processors (event-time windows, fraud) keep one state per consumer group, so they need
-exactly one runner in their group: with ``--facts-only`` a worker runs only the stateless
-processors (payments, orders), which is what ``pulso up --profile cluster --workers N`` starts
-when N > 1 and the windows or fraud are enabled.
+Stateful processors (event-time windows, fraud) keep one state, so they need exactly one runner
+in their group. A worker has a ``--role``: ``facts`` runs only the stateless processors
+(payments, orders) in ``--group``; ``state`` takes part in the election of the ONE stream-state
+runner (windows, fraud) of ``<group>-state``: it holds a PostgreSQL advisory lock and runs the
+stateful processors, or waits as a hot standby (pulso/pipeline/leader.py); ``all`` (the
+default) does both, on two threads with a bus and a store connection each. ``pulso up
+--profile cluster --workers N`` starts N ``--role all`` workers: the facts scale out over N,
+one of them also runs the state and the other N-1 are its standbys.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from pulso.cli.output import console, fail, load_settings_or_exit, user_errors
-from pulso.errors import BusError, StoreError
+from pulso.errors import BusError, ConfigError, StoreError
 
 if TYPE_CHECKING:
     from pulso.bus.protocol import Bus, TopicPartition
@@ -46,7 +50,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_GROUP = "pulso-pipeline"
+ROLES = ("facts", "state", "all")
 FIRST_RETRY_S = 0.5
+LEASE_CHECK_S = 1.0
 IN_PLACE_RETRIES = 4
 
 RETRYABLE: tuple[type[BaseException], ...] = (StoreError, BusError, OSError)
@@ -236,6 +242,130 @@ class PipelineWorker:
             )
 
 
+class StateWorker(PipelineWorker):
+    """A stream-state candidate: takes the group's lock and runs the state-only runner, or
+    waits as a hot standby; failures (the lock lost included) go back to standby after the
+    backoff (see pulso/pipeline/leader.py)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        group: str = DEFAULT_GROUP,
+        state_group: str | None = None,
+        name: str | None = None,
+        open_bus: Callable[[Settings], Bus] | None = None,
+        open_store: Callable[[Settings], Store] | None = None,
+    ) -> None:
+        from pulso.pipeline.leader import state_group as default_state_group
+
+        super().__init__(
+            settings,
+            group=state_group or default_state_group(group),
+            name=f"{name or f'worker-{os.getpid()}'}/state",
+            open_bus=open_bus,
+            open_store=open_store,
+        )
+        self.elected = 0
+        """How many times this worker took the lock."""
+
+    def _run_once(self, bus: Bus, store: Store, cancel: threading.Event) -> RunStats:
+        from pulso.pipeline.leader import LeaseLost, StateLease, build_state_runner
+        from pulso.pipeline.runner import RunStats
+
+        lease = StateLease(
+            store, self._group, self.name, dedupe_hours=self._settings.stream_dedupe_hours
+        )
+        try:
+            announced = False
+            while not lease.try_acquire():
+                if not announced:
+                    log.info("%s: standby (another worker runs the stream state)", self.name)
+                    announced = True
+                if cancel.wait(self._settings.stream_standby_poll_s):
+                    return RunStats()
+            self.elected += 1
+            log.info(
+                "%s: took the stream-state lock of %r (epoch %s): running windows/fraud",
+                self.name,
+                self._group,
+                lease.epoch,
+            )
+            runner = build_state_runner(self._settings, bus, store, lease)
+            checked = time.monotonic()
+
+            def lost(_: RunStats) -> bool:  # between empty polls: is the session still alive?
+                nonlocal checked
+                if time.monotonic() - checked < LEASE_CHECK_S:
+                    return False
+                checked = time.monotonic()
+                return not lease.alive()
+
+            try:
+                stats = runner.run(stop=lost, on_batch=self._on_batch, cancel=cancel)
+            finally:
+                runner.close()  # leaves the state group: its partitions go to the next holder
+            if not cancel.is_set():
+                raise LeaseLost(f"{self.name}: the stream-state lock's session broke")
+            return stats
+        finally:
+            lease.release()
+
+
+def check_role(settings: Settings, role: str) -> None:
+    """Refuse an unknown role, and the state role with the windows and fraud both off."""
+    if role not in ROLES:
+        raise ConfigError("--role", f"must be one of {', '.join(ROLES)}, got {role!r}")
+    if role == "state" and not stateful_enabled(settings):
+        raise ConfigError(
+            "--role",
+            "state runs the windows and the fraud scoring, and both are off "
+            "(PULSO_WINDOW_ENABLED, PULSO_FRAUD_ENABLED)",
+        )
+
+
+def run_roles(
+    settings: Settings,
+    role: str,
+    *,
+    group: str = DEFAULT_GROUP,
+    state_group: str | None = None,
+    name: str | None = None,
+    cancel: threading.Event,
+) -> list[tuple[PipelineWorker, WorkerTotals]]:
+    """Run the ``role``'s workers until ``cancel``: the facts one on this thread, the state
+    one on its own; each worker and its totals."""
+    check_role(settings, role)
+    workers: list[PipelineWorker] = []
+    if role in ("facts", "all"):
+        workers.append(PipelineWorker(settings, group=group, facts_only=True, name=name))
+    if role in ("state", "all") and stateful_enabled(settings):
+        workers.append(StateWorker(settings, group=group, state_group=state_group, name=name))
+    results: dict[int, WorkerTotals] = {}
+    failures: list[BaseException] = []
+
+    def run_one(index: int) -> None:
+        try:
+            results[index] = workers[index].run(cancel)
+        except BaseException as e:  # a bug or a configuration error: stop the other too
+            failures.append(e)
+            cancel.set()
+
+    threads = [
+        threading.Thread(target=run_one, args=(i,), name=f"pulso-{w.name}", daemon=True)
+        for i, w in enumerate(workers[1:], start=1)
+    ]
+    for thread in threads:
+        thread.start()
+    run_one(0)
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(timeout=0.5)
+    if failures:
+        raise failures[0]
+    return [(w, results[i]) for i, w in enumerate(workers)]
+
+
 @contextmanager
 def stop_on_signals(cancel: threading.Event) -> Iterator[None]:
     """SIGTERM and SIGINT set ``cancel`` (main thread only), restored on the way out."""
@@ -254,13 +384,20 @@ def worker(
     group: Annotated[str, typer.Option(help="Kafka consumer group the worker joins.")] = (
         DEFAULT_GROUP
     ),
-    facts_only: Annotated[
-        bool,
+    role: Annotated[
+        str,
         typer.Option(
-            "--facts-only",
-            help="Run only the stateless processors (payments, orders); the windows and fraud "
-            "keep one state per group and need a single runner.",
+            help="facts: the stateless processors (payments, orders), scaled out over the "
+            "group; state: a candidate for the ONE stream-state runner (windows, fraud), "
+            "elected by a PostgreSQL lock, hot standby otherwise; all: both.",
         ),
+    ] = "all",
+    state_group: Annotated[
+        str | None,
+        typer.Option(help="Consumer group of the stream-state runner (default: <group>-state)."),
+    ] = None,
+    facts_only: Annotated[
+        bool, typer.Option("--facts-only", help="The same as --role facts.", hidden=True)
     ] = False,
     name: Annotated[
         str | None, typer.Option(help="Name in the logs (default: worker-<pid>).")
@@ -268,20 +405,38 @@ def worker(
 ) -> None:
     """Run one pipeline worker (cluster profile: Kafka + PostgreSQL) until SIGTERM or Ctrl-C.
 
-    Start several to scale out: they share the topics' partitions through the consumer group.
-    Store and bus failures are retried with backoff; SIGTERM stops after the current batch.
+    Start several to scale out: they share the topics' partitions through the consumer group,
+    and one of them at a time runs the windows and the fraud scoring (the others wait as hot
+    standbys). Store and bus failures are retried with backoff; SIGTERM stops after the
+    current batch.
     """
     settings = load_settings_or_exit()
     level = min(logging.INFO, logging.getLevelNamesMapping()[settings.log_level])
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pulso.store").setLevel(settings.log_level)
+    if facts_only:
+        role = "facts"
     with user_errors():
         require_cluster(settings, "pulso worker")
-        runner = PipelineWorker(settings, group=group, facts_only=facts_only, name=name)
-        processors = "payments, orders" if facts_only or not stateful_enabled(settings) else "all"
+        if role not in ROLES:
+            raise fail(f"--role must be one of {', '.join(ROLES)}, got {role!r}")
+        check_role(settings, role)
+        from pulso.pipeline.leader import state_group as default_state_group
+
+        label = name or f"worker-{os.getpid()}"
+        parts = []
+        if role in ("facts", "all"):
+            parts.append(f"payments and orders in group {group!r}")
+        if role in ("state", "all") and stateful_enabled(settings):
+            parts.append(
+                f"windows/fraud in group {state_group or default_state_group(group)!r} when "
+                "elected (PostgreSQL lock), hot standby otherwise"
+            )
+        elif role == "all":
+            parts.append("windows and fraud are off")
         console.print(
-            f"{runner.name}: group {group!r} on {settings.bus_url} → PostgreSQL "
-            f"(processors: {processors}); SIGTERM stops after the current batch",
+            f"{label}: {'; '.join(parts)}; bus {settings.bus_url} → PostgreSQL; SIGTERM stops "
+            "after the current batch",
             markup=False,
             soft_wrap=True,
         )
@@ -295,24 +450,35 @@ def worker(
         cancel = threading.Event()
         started = time.monotonic()
         with stop_on_signals(cancel):
-            totals = runner.run(cancel)
-        console.print(
-            f"{runner.name} stopped: {totals.messages:,} messages in {totals.batches:,} batches "
-            f"({totals.new_events:,} new events, {totals.retries} retries) in "
-            f"{time.monotonic() - started:,.0f} s",
-            markup=False,
-            soft_wrap=True,
-        )
+            ran = run_roles(
+                settings, role, group=group, state_group=state_group, name=label, cancel=cancel
+            )
+        for runner, totals in ran:
+            elected = f", elected {runner.elected}×" if isinstance(runner, StateWorker) else ""
+            console.print(
+                f"{runner.name} stopped: {totals.messages:,} messages in {totals.batches:,} "
+                f"batches ({totals.new_events:,} new events, {totals.retries} retries{elected}) "
+                f"in {time.monotonic() - started:,.0f} s",
+                markup=False,
+                soft_wrap=True,
+            )
 
 
 class WorkerPool:
-    """``pulso up --profile cluster``'s pipeline workers: N ``pulso worker`` processes, each
-    started again (after a pause) if it dies; SIGTERM to all on stop, SIGKILL after a grace."""
+    """``pulso up --profile cluster``'s pipeline workers: N ``pulso worker --role all``
+    processes, each started again (after a pause) if it dies; SIGTERM to all on stop, SIGKILL
+    after a grace.
+
+    Every worker runs the facts, and every one is a candidate for the stream state: one holds
+    the lock and also runs the windows and fraud, the others are its hot standbys. (Not a
+    dedicated process: no extra process to supervise, N-1 standbys for free, and a restarted
+    worker comes back as a standby; the cost is that the holder also carries a facts share.)"""
 
     def __init__(self, settings: Settings, count: int, *, group: str = DEFAULT_GROUP) -> None:
         self.count = count
         self._settings = settings
-        self.facts_only = count > 1 and stateful_enabled(settings)
+        self.stateful = stateful_enabled(settings)
+        """Every worker is also a stream-state candidate: one runs the windows and fraud."""
         self._group = group
         self._processes: list[subprocess.Popen[bytes] | None] = [None] * count
         self._restarts = 0
@@ -322,8 +488,7 @@ class WorkerPool:
 
     def command(self, index: int) -> list[str]:
         command = [sys.executable, "-m", "pulso", "worker", "--group", self._group]
-        command += ["--name", f"worker-{index + 1}"]
-        return command + (["--facts-only"] if self.facts_only else [])
+        return [*command, "--name", f"worker-{index + 1}", "--role", "all"]
 
     def start(self) -> None:
         from pulso.pipeline.factory import pii_key

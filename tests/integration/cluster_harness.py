@@ -306,3 +306,60 @@ class TcpProxy:
 def postgres_target(url: str) -> tuple[str, int]:
     parts = urlsplit(url)
     return parts.hostname or "127.0.0.1", parts.port or 5432
+
+
+# ----------------------------------------------------------------------------- stream state
+
+
+def checkpointed(url: str, group: str) -> int:
+    """How many messages ``group``'s checkpoint has folded in (the sum of its next offsets)."""
+    import orjson
+
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=3) as conn:
+            row = conn.execute(
+                "SELECT value FROM checkpoints WHERE name = %s", (f"offsets/{group}",)
+            ).fetchone()
+    except psycopg.errors.UndefinedTable:
+        return 0
+    return sum(orjson.loads(row[0]).values()) if row else 0
+
+
+def elected(worker: Worker) -> int:
+    """How many times ``worker`` took the stream-state lock, from its log."""
+    return worker.log().count(f"{worker.name}/state: took the stream-state lock")
+
+
+def embedded_run(
+    records: list[tuple[bytes, bytes]], url: str, tmp_path: Path, **extra: Any
+) -> None:
+    """The reference: ONE runner with every processor (the embedded profile's pipeline) over
+    ``records`` on a mock cluster of its own, into ``url``, until every message is read."""
+    from pulso.bus.kafka import KafkaBus
+    from pulso.config import load_settings
+    from pulso.domain.events import Topic
+    from pulso.pipeline.factory import build_runner
+    from pulso.store import open_store
+
+    cluster = MockCluster(brokers=1)
+    settings = load_settings(
+        data_dir=tmp_path / "reference-data",
+        store_url=url,
+        pii_key=PII_KEY,
+        kafka_partitions=PARTITIONS,
+        **extra,
+    )
+    bus = KafkaBus(cluster.bootstrap, partitions=PARTITIONS)
+    store = open_store(settings)
+    try:
+        for i in range(0, len(records), 2000):
+            bus.publish(Topic.PAYMENTS, records[i : i + 2000])
+        runner = build_runner(settings, bus, store, group="reference")
+        try:
+            runner.run(stop=lambda stats: stats.messages >= len(records))
+        finally:
+            runner.close()
+    finally:
+        store.close()
+        bus.close()
+        cluster.close()

@@ -57,20 +57,35 @@ def test_profile_setting_is_validated() -> None:
     assert cluster_problems(Settings(bus_url=KAFKA, store_url=POSTGRES)) == []
 
 
-def test_pool_runs_facts_only_workers_when_stateful_processors_are_on() -> None:
+def test_pool_runs_workers_that_all_take_part_in_the_stream_state_election() -> None:
     cluster = Settings(bus_url=KAFKA, store_url=POSTGRES)
     many = WorkerPool(cluster, 3)
-    assert many.facts_only
-    assert many.command(1)[-5:] == [
+    assert many.stateful
+    assert many.command(1)[-6:] == [
         "--group",
         "pulso-pipeline",
         "--name",
         "worker-2",
-        "--facts-only",
+        "--role",
+        "all",
     ]
-    assert not WorkerPool(cluster, 1).facts_only  # one runner: windows and fraud included
     stateless = cluster.model_copy(update={"window_enabled": False, "fraud_enabled": False})
-    assert not WorkerPool(stateless, 3).facts_only
+    assert not WorkerPool(stateless, 3).stateful
+
+
+def test_worker_refuses_an_unknown_role_and_a_state_role_without_state() -> None:
+    env = {"PULSO_BUS_URL": KAFKA, "PULSO_STORE_URL": POSTGRES}
+    result = invoke("worker", "--role", "everything", **env)
+    assert result.exit_code == 1 and "--role must be one of facts, state, all" in result.output
+    result = invoke(
+        "worker",
+        "--role",
+        "state",
+        **env,
+        PULSO_WINDOW_ENABLED="false",
+        PULSO_FRAUD_ENABLED="false",
+    )
+    assert result.exit_code == 1 and "both are off" in result.output, result.output
 
 
 def test_worker_retries_with_capped_backoff_until_cancelled() -> None:

@@ -175,10 +175,10 @@ def test_commands_and_options_exist() -> None:
         scheduler["reports"] and scheduler["etl"] and scheduler["alerts"] and scheduler["archive"]
     )
     _, worker = click_command(command(services()["worker"]))
-    assert worker["facts_only"], "scaled workers must leave the stateful processors out"
+    assert worker["role"] == "facts", "scaled workers must leave the stateful processors out"
     _, stream = click_command(command(services()["stream"]))
-    assert not stream["facts_only"] and stream["group"] != worker["group"]
-    assert "replicas" not in services()["stream"].get("deploy", {})
+    assert stream["role"] == "state" and stream["group"] == worker["group"]
+    assert services()["stream"]["deploy"]["replicas"] >= 2  # one elected, hot standbys
     assert services()["worker"]["deploy"]["replicas"] >= 1
 
 
