@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import orjson
 
@@ -173,6 +175,10 @@ class PassReport:
         return ", ".join(parts)
 
 
+class _Writes(Protocol):
+    def transaction(self) -> AbstractContextManager[StoreTx]: ...
+
+
 class _Recording:
     """A notifier that remembers why its last send failed (deliver() keeps only text)."""
 
@@ -205,11 +211,17 @@ class AlertDispatcher:
         clock: Clock = utc_now,
     ) -> None:
         self._store = store
+        # DuckDB: a writer of its own beside the store's (DuckDBStore.open_writer), so a pass
+        # does not queue behind the pipeline's batch transactions; it writes only the
+        # alert_* tables, which the pipeline never writes (no conflicts).
+        open_writer: Callable[[], _Writes] | None = getattr(store, "open_writer", None)
+        self._writes: _Writes = store if open_writer is None else open_writer()
         self._bus = bus
         self._notifiers = {n.name: n for n in notifiers}
         self._config = config or DispatchConfig()
         self._clock = clock
         self._min_rank = severity_rank(self._config.min_severity)
+        self._wake = threading.Event()
 
     @property
     def config(self) -> DispatchConfig:
@@ -219,10 +231,25 @@ class AlertDispatcher:
     def channels(self) -> tuple[str, ...]:
         return tuple(self._notifiers)
 
+    def wake(self) -> None:
+        """Look for new rows now instead of at the next poll. A detector in the same process
+        calls it right after committing a batch that may have written alerts (``pulso up``
+        does, after every pipeline batch); a wake-up that finds no new row costs one query.
+        Polling every ``poll_s`` stays the fallback (detectors in other processes, retries
+        and window closes)."""
+        self._wake.set()
+
     def dispatch_once(self) -> PassReport:
         """One pass: fold new rows, publish, deliver what is due."""
+        return self._pass(woken=False)
+
+    def _pass(self, *, woken: bool) -> PassReport:
         now = self._clock()
         new_alerts, opened, grown = self._fold(now)
+        if woken and not new_alerts:
+            # Nothing new since the wake-up: publishing and delivering have nothing more to
+            # do than at the last pass; the timed pass handles retries and closed windows.
+            return PassReport()
         report = PassReport(new_alerts=new_alerts, opened=opened, grown=grown)
         errors: list[str] = []
         if self._bus is not None:
@@ -237,20 +264,33 @@ class AlertDispatcher:
     def run(
         self, stop: threading.Event, *, on_error: Callable[[str | None], None] | None = None
     ) -> None:
-        """Pass after pass until ``stop`` is set; a failing pass is logged and retried."""
+        """Pass after pass until ``stop`` is set; a failing pass is logged and retried.
+
+        Between passes it waits ``poll_s`` or until :meth:`wake` is called, whichever comes
+        first (a wake-up during a pass starts the next pass at once). ``stop`` is seen within
+        ``poll_s``, at once if :meth:`wake` follows it (``AlertThread.stop`` does)."""
+        due = time.monotonic()  # the next timed (full) pass
+        woken = False
         while not stop.is_set():
+            self._wake.clear()
             try:
-                report = self.dispatch_once()
+                report = self._pass(woken=woken and time.monotonic() < due)
             except Exception as e:
                 log.exception("alerts: dispatch pass failed")
                 if on_error is not None:
                     on_error(f"{type(e).__name__}: {e}")
                 stop.wait(min(5.0, max(self._config.poll_s, 1.0)))
+                due = time.monotonic()
                 continue
             if on_error is not None:
                 on_error(None)
-            if report.new_alerts < self._config.batch:
-                stop.wait(self._config.poll_s)
+            if report.new_alerts >= self._config.batch:
+                woken = False  # more rows wait: a full pass again at once
+                continue
+            now = time.monotonic()
+            if not woken or now >= due:
+                due = now + self._config.poll_s
+            woken = self._wake.wait(max(0.0, due - now))
 
     def retry_failed(self) -> int:
         """Make refused deliveries pending again (after fixing the channel's settings)."""
@@ -258,7 +298,7 @@ class AlertDispatcher:
         failed = self._store.query(
             "SELECT count(*) FROM alert_deliveries WHERE status = %s", (FAILED,)
         )
-        with self._store.transaction() as tx:
+        with self._writes.transaction() as tx:
             tx.execute(
                 "UPDATE alert_deliveries SET status = %s, next_attempt_at = %s, updated_at = %s "
                 "WHERE status = %s",
@@ -314,7 +354,7 @@ class AlertDispatcher:
                 }
             )
         deliveries = self._new_deliveries(touched.values(), now)
-        with self._store.transaction() as tx:
+        with self._writes.transaction() as tx:
             write_rows(tx, ALERT_NOTICES, [n.values() for n in touched.values()], update=True)
             write_rows(tx, ALERT_LINKS, links)
             write_rows(tx, ALERT_DELIVERIES, deliveries)
@@ -405,7 +445,7 @@ class AlertDispatcher:
         for notice in notices:
             notice.published_count = notice.count
             notice.updated_at = now
-        with self._store.transaction() as tx:
+        with self._writes.transaction() as tx:
             for notice in notices:
                 tx.execute(
                     "UPDATE alert_notices SET published_count = %s, updated_at = %s "
@@ -560,7 +600,7 @@ class AlertDispatcher:
         crash before it repeats at most one pass's sends: at-least-once)."""
         if not updates:
             return
-        with self._store.transaction() as tx:
+        with self._writes.transaction() as tx:
             for u in updates:
                 tx.execute(
                     "UPDATE alert_deliveries SET status = %s, attempts = %s, sent_count = %s, "

@@ -50,8 +50,14 @@ class AlertThread:
             return self._failure
         return None if self._thread.is_alive() else "not running"
 
+    def wake(self) -> None:
+        """A batch that may have written alert rows has committed: look now (the pipeline
+        thread of ``pulso up`` calls this after each batch; see ``AlertDispatcher.wake``)."""
+        self.dispatcher.wake()
+
     def stop(self, timeout_s: float = 30.0) -> None:
         self._stop.set()
+        self.dispatcher.wake()  # seen at once, not at the end of the poll wait
         if self._thread.is_alive():
             self._thread.join(timeout=timeout_s)
 
