@@ -30,9 +30,6 @@ import pyarrow as pa
 from pulso.closing import Closing
 from pulso.errors import StoreError, StoreUnavailableError
 from pulso.store.protocol import (
-    CHECKPOINT_COUNT_SQL,
-    CHECKPOINT_DELETE_SQL,
-    CHECKPOINT_LIST_SQL,
     ArrowRows,
     Dialect,
     DuplicateKeyError,
@@ -288,16 +285,6 @@ class _DuckDBTx(CheckpointMethods):
     def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run a read inside this transaction (it sees the transaction's own writes)."""
         return _fetch(self._cursor, sql, params)
-
-    def list_checkpoints(self, prefix: str) -> list[tuple[str, bytes]]:
-        rows = self.fetch(CHECKPOINT_LIST_SQL, (len(prefix), prefix))
-        return [(str(name), bytes(value)) for name, value in rows]
-
-    def delete_checkpoints(self, prefix: str) -> int:
-        [(count,)] = self.fetch(CHECKPOINT_COUNT_SQL, (len(prefix), prefix))
-        if count:
-            self.execute(CHECKPOINT_DELETE_SQL, (len(prefix), prefix))
-        return int(count)
 
     def fetch_arrow(
         self, sql: str, schema: pa.Schema, batch_rows: int = 65_536

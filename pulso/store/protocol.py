@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
 from pulso.errors import StoreError
 from pulso.store.sql import batch_columns
@@ -103,14 +103,6 @@ class Store(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-CHECKPOINT_LIST_SQL: Final = (
-    'SELECT "name", "value" FROM "checkpoints" WHERE substr("name", 1, %s) = %s ORDER BY "name"'
-)
-CHECKPOINT_DELETE_SQL: Final = 'DELETE FROM "checkpoints" WHERE substr("name", 1, %s) = %s'
-CHECKPOINT_COUNT_SQL: Final = 'SELECT count(*) FROM "checkpoints" WHERE substr("name", 1, %s) = %s'
-"""``list_checkpoints``/``delete_checkpoints`` (both dialects): ``(len(prefix), prefix)``."""
 
 
 def arrow_columns(table: Table, schema: pa.Schema) -> tuple[str, ...]:

@@ -29,10 +29,16 @@ CHECKPOINT_SAVE_SQL = (
     ' "updated_at" = excluded."updated_at"'
 )
 CHECKPOINT_LOAD_SQL = 'SELECT "value" FROM "checkpoints" WHERE "name" = %s'
+# ``list_checkpoints``/``delete_checkpoints`` (both dialects): ``(len(prefix), prefix)``.
+CHECKPOINT_LIST_SQL = (
+    'SELECT "name", "value" FROM "checkpoints" WHERE substr("name", 1, %s) = %s ORDER BY "name"'
+)
+CHECKPOINT_DELETE_SQL = 'DELETE FROM "checkpoints" WHERE substr("name", 1, %s) = %s'
+CHECKPOINT_COUNT_SQL = 'SELECT count(*) FROM "checkpoints" WHERE substr("name", 1, %s) = %s'
 
 
 class CheckpointMethods:
-    """``save_checkpoint``/``load_checkpoint`` for a transaction with ``execute``/``fetch``."""
+    """Checkpoint reads and writes for a transaction with ``execute``/``fetch``."""
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         raise NotImplementedError
@@ -46,6 +52,16 @@ class CheckpointMethods:
     def load_checkpoint(self, name: str) -> bytes | None:
         rows = self.fetch(CHECKPOINT_LOAD_SQL, (name,))
         return bytes(rows[0][0]) if rows else None
+
+    def list_checkpoints(self, prefix: str) -> list[tuple[str, bytes]]:
+        rows = self.fetch(CHECKPOINT_LIST_SQL, (len(prefix), prefix))
+        return [(str(name), bytes(value)) for name, value in rows]
+
+    def delete_checkpoints(self, prefix: str) -> int:
+        [(count,)] = self.fetch(CHECKPOINT_COUNT_SQL, (len(prefix), prefix))
+        if count:
+            self.execute(CHECKPOINT_DELETE_SQL, (len(prefix), prefix))
+        return int(count)
 
 
 _PLACEHOLDER = re.compile(r"%[%s]")

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 import pytest
+from fraud_helpers import NOON, detector
 
 from pulso.domain.events import Event, new_event
 from pulso.domain.fraud import DUPLICATE_CHARGE
@@ -26,16 +26,7 @@ from pulso.fraud.thresholds import FraudThresholds
 from pulso.pipeline.processors.fraud import FraudProcessor
 from pulso.pipeline.processors.payments import PaymentsProcessor
 
-NOON = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # 12:00 in São Paulo
 A, B, C = complete_cpf("123456789"), complete_cpf("987654321"), complete_cpf("111222333")
-
-
-def _hash(document: str | None) -> str | None:
-    return None if document is None else hashlib.sha256(document.encode()).hexdigest()[:32]
-
-
-def detector(**overrides: Any) -> Detector:
-    return Detector(FraudThresholds(**overrides), _hash)
 
 
 def created(
@@ -208,7 +199,6 @@ def test_the_inline_profile_arithmetic_is_the_models(log_amount: float) -> None:
 
 @pytest.mark.parametrize("document", [A, "12345678000195", None])
 def test_the_processor_hashes_payers_like_the_payments_table(document: str | None) -> None:
-    import hashlib
 
     for key in (b"k" * 32, b"another key", b""):
         derived = hashlib.blake2b(key, digest_size=32).digest()

@@ -3,12 +3,12 @@ combines into one risk, and resumes from a snapshot exactly."""
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from fraud_helpers import NOON, detector
 
 from pulso.domain.events import Event, new_event
 from pulso.domain.fraud import (
@@ -27,18 +27,9 @@ from pulso.fraud.detector import Assessment, Detector, RuleHit, combine, distanc
 from pulso.fraud.evaluate import evaluation_config, labelled_events
 from pulso.fraud.thresholds import FraudThresholds, parse_overrides, thresholds_from_settings
 
-NOON = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # 12:00 in São Paulo
 PAYER = complete_cpf("123456789")
 OTHER = complete_cpf("987654321")
 _counter = iter(range(1_000_000))
-
-
-def _hash(document: str | None) -> str | None:
-    return None if document is None else hashlib.sha256(document.encode()).hexdigest()[:32]
-
-
-def detector(**overrides: Any) -> Detector:
-    return Detector(FraudThresholds(**overrides), _hash)
 
 
 def created(
