@@ -38,6 +38,8 @@ from pulso.store.protocol import (
 )
 from pulso.store.schema import apply_migrations
 from pulso.store.sql import (
+    CHECKPOINT_DELETE_ONE_SQL,
+    CHECKPOINT_INSERT_SQL,
     CheckpointMethods,
     batch_columns,
     check_not_nested,
@@ -212,6 +214,13 @@ class _DuckDBTx(CheckpointMethods):
 
     def __init__(self, cursor: duckdb.DuckDBPyConnection) -> None:
         self._cursor = cursor
+
+    def save_checkpoint(self, name: str, value: bytes) -> None:
+        """Delete, then insert: DuckDB's ``ON CONFLICT DO UPDATE`` of a large value costs
+        about ten times a delete and an insert (a 5 MB snapshot: 160 ms against 17 ms,
+        measured), and the batch's transaction makes the pair atomic all the same."""
+        self.execute(CHECKPOINT_DELETE_ONE_SQL, (name,))
+        self.execute(CHECKPOINT_INSERT_SQL, (name, value))
 
     def insert_new(self, table: Table, rows: ColumnBatch) -> int:
         columns, count = batch_columns(table, rows)

@@ -28,6 +28,11 @@ CHECKPOINT_SAVE_SQL = (
     ' ON CONFLICT ("name") DO UPDATE SET "value" = excluded."value",'
     ' "updated_at" = excluded."updated_at"'
 )
+# DuckDB's ``save_checkpoint`` (pulso/store/duckdb.py): a delete and an insert.
+CHECKPOINT_DELETE_ONE_SQL = 'DELETE FROM "checkpoints" WHERE "name" = %s'
+CHECKPOINT_INSERT_SQL = (
+    'INSERT INTO "checkpoints" ("name", "value", "updated_at") VALUES (%s, %s, CURRENT_TIMESTAMP)'
+)
 CHECKPOINT_LOAD_SQL = 'SELECT "value" FROM "checkpoints" WHERE "name" = %s'
 # ``list_checkpoints``/``delete_checkpoints`` (both dialects): ``(len(prefix), prefix)``.
 CHECKPOINT_LIST_SQL = (
