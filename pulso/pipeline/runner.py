@@ -1,9 +1,12 @@
 """The pipeline runner: poll a micro-batch, decode and validate, route by event type to the
 processors, write everything in one store transaction, then commit the bus offsets.
 
-Decoding the next batch overlaps with writing the previous one (one writer thread; the
+Preparing the next batch overlaps with writing the previous one (one writer thread; the
 database drivers release the GIL), and offsets are committed strictly in order, each after
 its batch's store commit. At-least-once delivery plus idempotent writes give exact results.
+Preparing is decoding, and running the processors that split their work
+(``PreparingProcessor``: payments, windows, fraud) up to their writes, stateful snapshots
+included, so the writer thread does little but the database's work.
 
 An event type may go to several processors; they run in the order given. Stateful processors
 (``StatefulProcessor``) are checkpointed: their snapshots are saved in the same transaction as
@@ -12,6 +15,14 @@ starts; messages below the checkpointed offsets (stored, but their bus commit lo
 are skipped, and events already in ``raw_events`` (a producer's re-send) are not given to them
 again. So a ``kill -9`` at any moment and a restart give the state of an uninterrupted run.
 Stateful processors assume one runner per consumer group (``pulso run`` is one).
+
+Since a stateful processor's state moves ahead before the transaction, which of a batch's
+events are stored already is predicted from the ids of the last ``RECENT_BATCHES`` batches
+(a producer's re-sends are mostly recent) and checked in the transaction by the number of
+rows ``raw_events`` took. A wrong guess (a re-send of an older event) rolls the batch back;
+the stateful processors are restored from the checkpoint, and the batches read since are
+written again the exact way: stored events looked up in the transaction, processors run
+there.
 
 A stateful processor that can say what changed (``IncrementalState``, the fraud detector: a
 full snapshot is ~5 MB, a batch's change a few percent of it) is saved as a delta per batch,
@@ -33,7 +44,7 @@ import gc
 import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -49,10 +60,13 @@ from pulso.pipeline import deadletter
 from pulso.pipeline.processors import (
     IncrementalState,
     PartitionAwareProcessor,
+    PreparingProcessor,
     Processor,
     StatefulProcessor,
+    Write,
     is_incremental,
     is_partition_aware,
+    is_preparing,
     is_stateful,
 )
 from pulso.store.protocol import Store, StoreTx
@@ -67,6 +81,14 @@ DELTA_COMPACT_RATIO: Final = 1.0
 the last full snapshot's (a restart then reads at most about twice a full snapshot)."""
 DELTA_MAX_COUNT: Final = 500
 """...or when this many deltas are stored (a restart applies them one by one)."""
+RECENT_BATCHES: Final = 4
+"""How many batches' event ids are remembered to tell a stateful processor which events of a
+new batch are stored already (re-sent by a producer) before the batch's transaction."""
+
+
+class _Mispredicted(Exception):
+    """A batch held events stored by a batch older than the ones remembered: its transaction
+    is rolled back and it is written again the exact way (see ``PipelineRunner``)."""
 
 
 @dataclass(slots=True)
@@ -126,6 +148,8 @@ class _Routed:
     processor: Processor
     events: list[Event]
     partitions: list[str]
+    write: Write | None = None
+    """The processor's prepared writes; None: it runs in the transaction (``process``)."""
 
 
 @dataclass(slots=True)
@@ -135,6 +159,12 @@ class _Prepared:
     dead: list[deadletter.DeadLetter]
     result: BatchResult
     positions: dict[TopicPartition, int]
+    messages: list[Message]
+    stored_before: set[int] | None = None
+    """Prepared ahead: the ids (``UUID.int``) of the batch's events that earlier batches
+    stored, as predicted from the remembered batches (checked in the transaction); None: the
+    exact way, the stored events looked up in the transaction and every processor run there."""
+    state_writes: list[Write] = field(default_factory=list)
 
 
 StopCondition = Callable[[RunStats], bool]
@@ -182,6 +212,7 @@ class PipelineRunner:
         # Only stateful processors need the skip; without them the idempotent writes absorb
         # a re-delivery (and the bus may legitimately be rewound, e.g. a replay group).
         self._skip_below: dict[TopicPartition, int] = dict(checkpointed) if self._stateful else {}
+        self._recent: deque[set[int]] = deque(maxlen=RECENT_BATCHES)
         self._consumer = bus.consumer(group, list(topics))
 
     def _restore(self) -> dict[TopicPartition, int]:
@@ -205,14 +236,15 @@ class PipelineRunner:
                 log.full_next = full is None and not deltas
         return _decode_offsets(offsets) if offsets else {}
 
-    def _save_state(self, tx: StoreTx, processor: StatefulProcessor) -> None:
-        """Save a processor's state in the batch's transaction: a delta when it can (see the
-        module's docstring), else a full snapshot (deleting the deltas it replaces)."""
+    def _state_write(self, processor: StatefulProcessor) -> Write:
+        """A processor's state now, as the write that saves it in a batch's transaction: a
+        delta when it can (see the module's docstring), else a full snapshot (deleting the
+        deltas it replaces)."""
         name = self._state_name(processor)
         log = self._deltas.get(processor.name)
         if log is None:
-            tx.save_checkpoint(name, processor.snapshot())
-            return
+            snapshot = processor.snapshot()
+            return lambda tx: tx.save_checkpoint(name, snapshot)
         if not log.full_next:
             delta = cast(IncrementalState, processor).snapshot_delta()
             if (
@@ -220,17 +252,22 @@ class PipelineRunner:
                 and log.count < DELTA_MAX_COUNT
                 and log.total_bytes + len(delta) <= DELTA_COMPACT_RATIO * log.full_bytes
             ):
-                tx.save_checkpoint(f"{name}/delta/{log.next_seq:012d}", delta)
+                delta_name = f"{name}/delta/{log.next_seq:012d}"
                 log.count += 1
                 log.total_bytes += len(delta)
                 log.next_seq += 1
-                return
+                return lambda tx: tx.save_checkpoint(delta_name, delta)
         full = processor.snapshot()
-        tx.save_checkpoint(name, full)
-        if log.count or log.full_next:
-            tx.delete_checkpoints(f"{name}/delta/")
+        replaces_deltas = bool(log.count or log.full_next)
         log.full_bytes, log.count, log.total_bytes, log.next_seq = len(full), 0, 0, 0
         log.full_next = False
+
+        def save_full(tx: StoreTx) -> None:
+            tx.save_checkpoint(name, full)
+            if replaces_deltas:
+                tx.delete_checkpoints(f"{name}/delta/")
+
+        return save_full
 
     def _state_name(self, processor: Processor) -> str:
         return f"state/{self._group}/{processor.name}"
@@ -244,9 +281,28 @@ class PipelineRunner:
         if not messages:
             return None
         prepared = self._prepare(messages)
-        self._write(prepared)
-        self._consumer.commit(prepared.result.offsets)
-        return prepared.result
+        try:
+            result = self._write(prepared)
+        except _Mispredicted:
+            results: list[BatchResult] = []
+            self._replay([messages], results.append)
+            return results[-1]
+        self._consumer.commit(result.offsets)
+        return result
+
+    def _replay(self, batches: list[list[Message]], finish: Callable[[BatchResult], None]) -> None:
+        """After a misprediction: the stateful processors back to the stored checkpoint (the
+        state of the last committed batch), then ``batches`` (read since) written one by one
+        the exact way, each committed to the bus by ``finish``."""
+        log.info("pipeline: a batch re-sent events stored long ago; written the exact way")
+        checkpointed = self._restore()
+        self._positions = dict(checkpointed)
+        self._skip_below = dict(checkpointed)
+        self._recent.clear()
+        for messages in batches:
+            result = self._write(self._prepare(messages, exact=True))
+            self._consumer.commit(result.offsets)
+            finish(result)
 
     def run(
         self,
@@ -260,34 +316,52 @@ class PipelineRunner:
         stats = RunStats()
         started = time.perf_counter()
         pending: Future[BatchResult] | None = None
+        pending_messages: list[Message] = []
+
+        def finish(result: BatchResult) -> None:
+            stats.add(result)
+            if on_batch is not None:
+                on_batch(result, stats)
+
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pulso-writer") as writer:
             while not (cancel is not None and cancel.is_set()):
                 messages = self._consumer.poll_batch(self._batch_size, self._poll_timeout_s)
+                # Prepared while the previous batch is written (a stateful processor's state
+                # runs ahead of the store by one batch; the checkpoint is the committed one).
                 prepared = self._prepare(messages) if messages else None
                 if pending is not None:
-                    self._finish(pending.result(), stats, on_batch)
+                    try:
+                        result = pending.result()
+                    except _Mispredicted:
+                        # This batch, prepared on a state that included the other's events,
+                        # is written again too.
+                        self._replay(
+                            [pending_messages, messages] if messages else [pending_messages], finish
+                        )
+                        pending, prepared = None, None
+                        continue
+                    self._consumer.commit(result.offsets)
+                    finish(result)
                     pending = None
                 if prepared is not None:
-                    pending = writer.submit(self._write, prepared)
+                    pending, pending_messages = writer.submit(self._write, prepared), messages
                 elif stop(stats):
                     break
             if pending is not None:
-                self._finish(pending.result(), stats, on_batch)
+                try:
+                    result = pending.result()
+                except _Mispredicted:
+                    self._replay([pending_messages], finish)
+                else:
+                    self._consumer.commit(result.offsets)
+                    finish(result)
         stats.seconds = time.perf_counter() - started
         return stats
 
-    def _finish(
-        self,
-        result: BatchResult,
-        stats: RunStats,
-        on_batch: Callable[[BatchResult, RunStats], None] | None,
-    ) -> None:
-        self._consumer.commit(result.offsets)
-        stats.add(result)
-        if on_batch is not None:
-            on_batch(result, stats)
-
-    def _prepare(self, messages: list[Message]) -> _Prepared:
+    def _prepare(self, messages: list[Message], *, exact: bool = False) -> _Prepared:
+        """Decode and route a batch; unless ``exact``, also run the processors that prepare
+        (``PreparingProcessor``) and take the stateful ones' snapshots, so that only the
+        writes are left for the transaction."""
         received_at = datetime.now(UTC)
         events: list[Event] = []
         partitions: list[str] = []
@@ -337,7 +411,29 @@ class PipelineRunner:
         )
         self._positions.update(result.offsets)
         grouped = self._group_by_processor(events, partitions)
-        return _Prepared(grouped, raw, dead, result, dict(self._positions))
+        prepared = _Prepared(grouped, raw, dead, result, dict(self._positions), messages)
+        stored_before: set[int] = set()
+        if self._stateful:
+            for earlier in self._recent:
+                stored_before |= seen & earlier
+            self._recent.append(seen)
+        if exact:
+            return prepared
+        prepared.stored_before = stored_before
+        prepared.events_by_processor = [self._run_prepare(r, stored_before) for r in grouped]
+        prepared.state_writes = [self._state_write(p) for p in self._stateful if is_preparing(p)]
+        return prepared
+
+    @staticmethod
+    def _run_prepare(routed: _Routed, stored_before: set[int]) -> _Routed:
+        processor = routed.processor
+        if not is_preparing(processor):
+            return routed
+        events, partitions = routed.events, routed.partitions
+        if stored_before and is_stateful(processor):
+            events, partitions = _without(events, partitions, stored_before)
+        write = cast(PreparingProcessor, processor).prepare(events, partitions)
+        return _Routed(processor, events, partitions, write)
 
     def _group_by_processor(self, events: list[Event], partitions: list[str]) -> list[_Routed]:
         """Each processor's events of its types, in the order read."""
@@ -376,12 +472,15 @@ class PipelineRunner:
                 seen = STREAM_SEEN_EVENTS
                 rows = {"event_id": raw_ids, "received_at": prepared.raw_rows["received_at"]}
             new = tx.insert_new(seen, rows) if raw_ids else 0
-            stored_before: set[object] = set()
-            if new < len(raw_ids) and self._stateful:
+            stored_before = prepared.stored_before
+            if self._stateful and stored_before is not None:
+                if new != len(raw_ids) - len(stored_before):
+                    raise _Mispredicted  # events stored before the remembered batches
+            elif new < len(raw_ids) and self._stateful:
                 # Some events were stored by an earlier batch (rows this batch inserted carry
                 # its received_at): stateful processors must not see those twice.
                 stored_before = {
-                    row[0]
+                    row[0].int
                     for row in tx.fetch(
                         f"SELECT event_id FROM {seen.name} WHERE event_id = ANY(%s) "
                         "AND received_at <> %s",
@@ -389,20 +488,34 @@ class PipelineRunner:
                     )
                 }
             for routed in prepared.events_by_processor:
-                _apply(routed, tx, stored_before if is_stateful(routed.processor) else None)
+                if routed.write is not None:
+                    routed.write(tx)
+                else:
+                    _apply(routed, tx, stored_before if is_stateful(routed.processor) else None)
             if prepared.dead and not self._state_only:
                 tx.insert_new(DEADLETTER, deadletter.to_columns(prepared.dead))
+            for write in prepared.state_writes:
+                write(tx)
+            ahead = prepared.stored_before is not None
             for processor in self._stateful:
-                self._save_state(tx, processor)
+                if not (ahead and is_preparing(processor)):  # else among the state writes
+                    self._state_write(processor)(tx)
             tx.save_checkpoint(f"offsets/{self._group}", _encode_offsets(prepared.positions))
         return new
 
 
-def _apply(routed: _Routed, tx: StoreTx, stored_before: set[object] | None) -> None:
+def _without(
+    events: list[Event], partitions: list[str], stored: set[int]
+) -> tuple[list[Event], list[str]]:
+    """The events (and their partitions) whose ids are not in ``stored`` (``UUID.int``s)."""
+    keep = [i for i, e in enumerate(events) if e.event_id.int not in stored]
+    return [events[i] for i in keep], [partitions[i] for i in keep]
+
+
+def _apply(routed: _Routed, tx: StoreTx, stored_before: set[int] | None) -> None:
     events, partitions = routed.events, routed.partitions
     if stored_before:
-        keep = [i for i, e in enumerate(events) if e.event_id not in stored_before]
-        events, partitions = [events[i] for i in keep], [partitions[i] for i in keep]
+        events, partitions = _without(events, partitions, stored_before)
     processor = routed.processor
     if is_partition_aware(processor):
         cast(PartitionAwareProcessor, processor).process_partitioned(events, partitions, tx)

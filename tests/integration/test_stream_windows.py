@@ -206,6 +206,29 @@ def test_duplicates_and_restarts_change_nothing(env: Any) -> None:
     assert late_events(store) == want_kept
 
 
+def test_resends_old_and_recent_in_one_run_change_nothing(
+    env: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The runner prepares a batch before the previous one commits, guessing which events are
+    stored already from the last batches' ids: recent re-sends are guessed, older ones make
+    the batch roll back and be written again the exact way; either way, nothing twice."""
+    settings, bus, store = env
+    charges = stream(4, 1500)
+    values = records(charges)
+    bus.publish(Topic.PAYMENTS, values)
+    resent = values[:120] + values[-40:]  # long gone from the runner's memory, and recent
+    bus.publish(Topic.PAYMENTS, resent)
+    with caplog.at_level("INFO", logger="pulso.pipeline.runner"):
+        stats = drain(settings, bus, store, len(values) + len(resent))
+    assert stats.messages == len(values) + len(resent)
+    assert stats.duplicates == len(resent)
+    assert any("written the exact way" in r.getMessage() for r in caplog.records)
+
+    want_windows, want_kept = recomputed(settings, charges)
+    assert stored_windows(store) == want_windows
+    assert late_events(store) == want_kept
+
+
 def test_a_batch_stored_but_not_committed_is_skipped_on_restart(env: Any) -> None:
     settings, bus, store = env
     charges = stream(3, 600)

@@ -10,15 +10,29 @@ leaves the same state), or keeps state in memory (``StatefulProcessor``): the ru
 never hands it an event twice (re-delivered messages below the checkpointed offsets are
 skipped, and events whose ``event_id`` is stored in ``raw_events`` already are left out).
 A stateful processor may also save what changed since its last save (``IncrementalState``).
+
+A processor may split its work in two (``PreparingProcessor``): ``prepare`` does everything
+but the writes and returns them as a ``Write``, which the runner calls inside the batch's
+transaction. The runner prepares a batch while the previous one is being written, so the
+Python work overlaps the database's (which releases the GIL); its ``process`` is
+``prepare(...)(tx)``, one logic for both.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeAlias, runtime_checkable
 
 from pulso.domain.events import Event
 from pulso.store.protocol import StoreTx
+
+Write: TypeAlias = Callable[[StoreTx], None]
+"""A batch's prepared writes for one processor; may be called again in a new transaction when
+the first one failed (it writes precomputed rows, idempotently)."""
+
+
+def nothing_to_write(tx: StoreTx) -> None:
+    """The ``Write`` of a batch that gives no rows."""
 
 
 @runtime_checkable
@@ -76,6 +90,19 @@ class PartitionAwareProcessor(Processor, Protocol):
     ) -> None: ...
 
 
+@runtime_checkable
+class PreparingProcessor(Processor, Protocol):
+    """A processor that computes first and writes later (see the module's docstring).
+
+    ``prepare`` gets the batch's events of its types with the partition each was read from
+    (``"<topic>:<partition>"``, offset order within a partition); a stateful processor's state
+    is the new one when it returns (the runner takes the snapshot right after). It runs
+    outside any transaction, while the previous batch may still be writing.
+    """
+
+    def prepare(self, events: Sequence[Event], partitions: Sequence[str]) -> Write: ...
+
+
 def is_stateful(processor: Processor) -> bool:
     return callable(getattr(processor, "snapshot", None)) and callable(
         getattr(processor, "restore", None)
@@ -84,6 +111,10 @@ def is_stateful(processor: Processor) -> bool:
 
 def is_partition_aware(processor: Processor) -> bool:
     return callable(getattr(processor, "process_partitioned", None))
+
+
+def is_preparing(processor: Processor) -> bool:
+    return callable(getattr(processor, "prepare", None))
 
 
 def is_incremental(processor: Processor) -> bool:

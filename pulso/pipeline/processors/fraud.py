@@ -29,6 +29,7 @@ from pulso.domain.pii import payer_hasher
 from pulso.domain.ptbr import format_decimal
 from pulso.fraud.detector import Assessment, Detector
 from pulso.fraud.thresholds import FraudThresholds
+from pulso.pipeline.processors import Write, nothing_to_write
 from pulso.store.protocol import StoreTx
 from pulso.store.tables import ALERTS, FRAUD_SCORES, ColumnBatch
 
@@ -56,15 +57,26 @@ class FraudProcessor:
         self._keep = min(thresholds.record_score, thresholds.alert_score)
 
     def process(self, events: Sequence[Event], tx: StoreTx) -> None:
+        self.prepare(events, ())(tx)
+
+    def prepare(self, events: Sequence[Event], partitions: Sequence[str]) -> Write:
+        """The batch scored now; its alerts and risky charges written in ``tx``."""
         assessments = self.score(events)
         alerts = [a for a in assessments if a.alert]
-        if alerts:
-            tx.insert_new(ALERTS, alert_columns(alerts))
+        alert_rows = alert_columns(alerts) if alerts else None
         rows = score_columns(assessments, self.thresholds.record_score)
-        if rows["charge_id"]:
-            tx.upsert(FRAUD_SCORES, rows)
-        if alerts:
-            log.info("fraud: %d alerts in a batch of %d events", len(alerts), len(events))
+        if alert_rows is None and not rows["charge_id"]:
+            return nothing_to_write
+        count = len(events)
+
+        def write(tx: StoreTx) -> None:
+            if alert_rows is not None:
+                tx.insert_new(ALERTS, alert_rows)
+                log.info("fraud: %d alerts in a batch of %d events", len(alerts), count)
+            if rows["charge_id"]:
+                tx.upsert(FRAUD_SCORES, rows)
+
+        return write
 
     def score(self, events: Sequence[Event]) -> list[Assessment]:
         """Assess the batch's charges in event-time order (ties: the order given); the

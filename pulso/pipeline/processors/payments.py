@@ -10,6 +10,7 @@ from typing import Any, Final
 from pulso.domain.events import Event
 from pulso.domain.payments import ChargeConfirmed, ChargeCreated, ChargeExpired, ChargeFailed
 from pulso.domain.pii import payer_hasher
+from pulso.pipeline.processors import Write, nothing_to_write
 from pulso.store.protocol import StoreTx
 from pulso.store.tables import PAYMENTS, ColumnBatch
 
@@ -131,15 +132,22 @@ class PaymentsProcessor:
         """A keyed hash of the payer's CPF/CNPJ: links a payer's charges, reveals nothing."""
 
     def process(self, events: Sequence[Event], tx: StoreTx) -> None:
+        self.prepare(events, ())(tx)
+
+    def prepare(self, events: Sequence[Event], partitions: Sequence[str]) -> Write:
+        """The fold now; the upsert, the confirmation times and the minutes in ``tx``."""
         columns = self.fold(events)
-        charge_ids = columns["charge_id"]
-        if not charge_ids:
-            return
-        tx.upsert(PAYMENTS, columns)
+        if not columns["charge_id"]:
+            return nothing_to_write
         half_known = _half_known(columns)
-        if half_known:
-            tx.execute(_CONFIRMATION_SQL, (half_known,))
-        self._refresh_minutes(tx, columns)
+
+        def write(tx: StoreTx) -> None:
+            tx.upsert(PAYMENTS, columns)
+            if half_known:
+                tx.execute(_CONFIRMATION_SQL, (half_known,))
+            self._refresh_minutes(tx, columns)
+
+        return write
 
     def fold(self, events: Sequence[Event]) -> ColumnBatch:
         """One row per charge, in columns; the order of the events does not matter."""

@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from pulso.domain.events import Event
 from pulso.domain.payments import ChargeCreated
+from pulso.pipeline.processors import Write, nothing_to_write
 from pulso.pipeline.windows import (
     FUTURE,
     LATE,
@@ -121,6 +122,10 @@ class WindowsProcessor:
     def process_partitioned(
         self, events: Sequence[Event], partitions: Sequence[str], tx: StoreTx
     ) -> None:
+        self.prepare(events, partitions)(tx)
+
+    def prepare(self, events: Sequence[Event], partitions: Sequence[str]) -> Write:
+        """The windows advanced now; their rows and the late payments written in ``tx``."""
         charges = [e.data for e in events]
         if any(type(c) is not ChargeCreated for c in charges):  # only created events route here
             keep = [i for i, c in enumerate(charges) if type(c) is ChargeCreated]
@@ -128,12 +133,20 @@ class WindowsProcessor:
             partitions = [partitions[i] for i in keep]
             charges = [charges[i] for i in keep]
         if not charges:
-            return
+            return nothing_to_write
         outcome = self.state.apply(to_batch(charges, partitions), to_us(self._clock()))
-        if outcome.rows:
-            tx.upsert(STREAM_WINDOWS, window_columns(outcome.rows))
+        rows = window_columns(outcome.rows) if outcome.rows else None
+        late = None
         if len(outcome.late) or len(outcome.future):
-            tx.insert_new(STREAM_LATE_EVENTS, _late_columns(events, partitions, charges, outcome))
+            late = _late_columns(events, partitions, charges, outcome)
+
+        def write(tx: StoreTx) -> None:
+            if rows is not None:
+                tx.upsert(STREAM_WINDOWS, rows)
+            if late is not None:
+                tx.insert_new(STREAM_LATE_EVENTS, late)
+
+        return write
 
 
 def _late_columns(
