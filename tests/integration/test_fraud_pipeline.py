@@ -126,6 +126,25 @@ def run_pipeline(settings: Any, bus: Bus, store: Store, expected: int) -> None:
         runner.close()
 
 
+def test_charges_flagged_by_a_later_pattern_have_their_facts(
+    env: tuple[Any, Bus, Store],
+) -> None:
+    """A pattern (card testing, velocity...) flags the earlier charges it covers; their
+    ``fraud_scores`` rows take store, payer, time and amount from ``payments``."""
+    settings, bus, store = env
+    values = [encode_event(e) for e in traffic(2_000, seed=11)]
+    bus.publish(Topic.PAYMENTS, [(None, v) for v in values])
+    run_pipeline(settings, bus, store, len(values))
+    covered = store.query("SELECT count(*) FROM fraud_scores WHERE learned_score IS NULL")
+    assert covered[0][0] > 0, "the traffic has patterns that cover earlier charges"
+    missing = store.query(
+        "SELECT f.charge_id FROM fraud_scores f JOIN payments p ON p.charge_id = f.charge_id "
+        "WHERE f.created_at IS NULL OR f.store_id IS NULL OR f.amount_cents IS NULL "
+        "OR f.created_at <> p.created_at OR f.amount_cents <> p.amount_cents"
+    )
+    assert missing == []
+
+
 def test_restart_from_the_checkpoint_gives_the_same_alerts(
     env: tuple[Any, Bus, Store], settings_factory: Any, tmp_path: Path
 ) -> None:

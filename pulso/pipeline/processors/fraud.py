@@ -40,6 +40,17 @@ STORE_RULES: Final = frozenset({CARD_TESTING, AMOUNT_SPIKE, NIGHT_HIGH_VALUE})
 CRITICAL_RISK: Final = 0.9
 _MAX_COVERED_IN_DETAILS: Final = 50
 _OCCURRED_AT: Final = attrgetter("occurred_at")
+_FILL_FROM_PAYMENTS_SQL: Final = """
+UPDATE fraud_scores
+SET store_id = p.store_id, payer_hash = p.payer_hash, created_at = p.created_at,
+    amount_cents = p.amount_cents
+FROM payments p
+WHERE p.charge_id = fraud_scores.charge_id AND fraud_scores.created_at IS NULL
+  AND fraud_scores.charge_id = ANY(%s)
+"""
+"""A charge flagged as part of a later charge's pattern (``covered``) is known to the detector
+by its id only: its row takes the store, payer, time and amount from ``payments`` (written
+earlier in the batch's transaction, or by an earlier batch)."""
 
 
 class FraudProcessor:
@@ -68,6 +79,9 @@ class FraudProcessor:
         if alert_rows is None and not rows["charge_id"]:
             return nothing_to_write
         count = len(events)
+        covered_only = [
+            c for c, at in zip(rows["charge_id"], rows["created_at"], strict=True) if at is None
+        ]
 
         def write(tx: StoreTx) -> None:
             if alert_rows is not None:
@@ -75,6 +89,8 @@ class FraudProcessor:
                 log.info("fraud: %d alerts in a batch of %d events", len(alerts), count)
             if rows["charge_id"]:
                 tx.upsert(FRAUD_SCORES, rows)
+            if covered_only:
+                tx.execute(_FILL_FROM_PAYMENTS_SQL, (covered_only,))
 
         return write
 
