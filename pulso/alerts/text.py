@@ -35,13 +35,15 @@ KIND_LABELS: Final[dict[str, str]] = {
     "duplicate_charge": "Cobrança duplicada",
     "risk": "Pagamento de alto risco",
     "score": "Pagamento de alto risco",
+    "top_n_entry": "Produto entrou no top do Mercado Livre",
 }
 MASKED_DOCUMENT: Final = "[documento oculto]"
 
 # A CPF (11 digits, optionally 000.000.000-00) or a CNPJ (14 digits, optionally
-# 00.000.000/0000-00), not inside a longer run of digits.
+# 00.000.000/0000-00), not inside a longer run of digits nor right after a Mercado Livre site
+# prefix (MLB1234567890 is an item id, not a document).
 _DOCUMENT = re.compile(
-    r"(?<!\d)(?<!\d\.)(?:\d{3}\.?\d{3}\.?\d{3}-?\d{2}|\d{2}\.?\d{3}\.?\d{3}/?\d{4}-?\d{2})(?![\d])"
+    r"(?<!\d)(?<!\d\.)(?<!ML[A-Z])(?:\d{3}\.?\d{3}\.?\d{3}-?\d{2}|\d{2}\.?\d{3}\.?\d{3}/?\d{4}-?\d{2})(?![\d])"
 )
 
 

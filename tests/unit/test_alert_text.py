@@ -45,6 +45,8 @@ def test_documents_are_hidden(text: str) -> None:
         "cobrança ch-01JDX4Y7ZK",
         "pedido 123456789012345678",  # a longer run of digits is not a CPF
         "12:30 em 24/11/2026",
+        "MLB52998224725 entrou no top 10",  # a Mercado Livre item id, 11 digits
+        "item MLA11222333000181",
     ],
 )
 def test_other_numbers_are_kept(text: str) -> None:
@@ -54,6 +56,7 @@ def test_other_numbers_are_kept(text: str) -> None:
 def test_labels_and_ranks() -> None:
     assert kind_label("fraud.velocity") == "Pagador em muitas lojas em poucos minutos"
     assert kind_label("pipeline.lag") == "pipeline.lag"
+    assert kind_label("market.top_n_entry") == "Produto entrou no top do Mercado Livre"
     assert [severity_rank(s) for s in ("info", "warning", "critical", "?")] == [0, 1, 2, 1]
     assert subject_label("LJ-0001", Place("Padaria", "Recife", "PE")) == (
         "loja LJ-0001 (Padaria, Recife/PE)"
