@@ -513,6 +513,8 @@ class Detector:
         since = failed_ms - 1000 * self.thresholds.fail_window_s
         for i, r in enumerate(recent):
             if r[4] == charge_id and r[0] > since:
+                if r[3] == -1:  # refused already: a second notice of one refusal counts once
+                    return
                 # A refused charge retried is not a duplicate: forget its amount. The payer
                 # keeps its place in the recency order (a failure is no new charge).
                 refused = (r[0], r[1], r[2], -1, r[4], r[5])

@@ -192,6 +192,19 @@ def test_fail_then_success_counts_the_payers_failures() -> None:
     assert set(result.covered) == {a.key for a in attempts}
 
 
+def test_a_refusal_notified_twice_counts_once() -> None:
+    """Two ``ChargeFailed`` events for one charge (a PSP repeating its notice, each with an
+    event id of its own) are one refusal: two refused charges do not reach the threshold."""
+    d = detector()
+    attempts = [created(NOON + timedelta(minutes=i), "80.00", payer=PAYER) for i in range(2)]
+    for i, attempt in enumerate(attempts):
+        assess(d, attempt)
+        for second in (5, 6, 7):
+            d.observe(failed(attempt, NOON + timedelta(minutes=i, seconds=second)))
+    result = assess(d, created(NOON + timedelta(minutes=4), "80.00", payer=PAYER))
+    assert result.kind != FAIL_THEN_SUCCESS and not result.alert
+
+
 def test_duplicate_charge() -> None:
     d = detector()
     assess(d, created(NOON, "123.45", payer=PAYER))
