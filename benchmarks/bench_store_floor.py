@@ -58,11 +58,7 @@ from pulso.bus import open_bus
 from pulso.config import load_settings
 from pulso.domain.events import decode_event
 from pulso.pipeline.factory import pii_key, window_config
-from pulso.pipeline.processors.payments import (
-    _CONFIRMATION_SQL,
-    PaymentsProcessor,
-    _half_known,
-)
+from pulso.pipeline.processors.payments import PaymentsProcessor, complete_stored
 from pulso.pipeline.processors.windows import WindowsProcessor
 from pulso.pipeline.runner import _raw_columns
 from pulso.store import open_store
@@ -82,8 +78,7 @@ SMOKE_PAYMENTS = 2_000
 PARTS = (
     "raw_events",
     "payments upsert",
-    "confirmation",
-    "payment_minutes",
+    "confirmation + minutes",
     "windows",
     "fraud",
     "commit",
@@ -111,7 +106,6 @@ class Batch:
     raw: pa.Table
     payment_rows: pa.Table
     payment_columns: ColumnBatch  # for the minutes' bounds (read in the timed part)
-    half_known: list[str]
     processors: dict[str, list[Staged]] = field(default_factory=dict)
 
 
@@ -182,7 +176,6 @@ def prepare(data_dir: Path, messages: list[list[Any]], processors: bool) -> list
             raw=to_arrow(RAW_EVENTS, raw_names, raw),
             payment_rows=to_arrow(PAYMENTS, pay_names, folded),
             payment_columns=folded,
-            half_known=_half_known(folded),
         )
         for processor in others:
             keep = [i for i, e in enumerate(events) if e.type in processor.event_types]
@@ -243,11 +236,8 @@ def run_floor(data_dir: Path, batches: list[Batch]) -> tuple[Clock, list[float],
                 insert_new(tx, RAW_EVENTS, batch.raw)
             with clock.part("payments upsert"):
                 write(tx, Staged(PAYMENTS, "upsert", batch.payment_rows))
-            if batch.half_known:
-                with clock.part("confirmation"):
-                    tx.execute(_CONFIRMATION_SQL, (batch.half_known,))
-            with clock.part("payment_minutes"):
-                PaymentsProcessor._refresh_minutes(tx, batch.payment_columns)
+            with clock.part("confirmation + minutes"):
+                complete_stored(tx, batch.payment_columns)
             for name, writes in batch.processors.items():
                 with clock.part(name):
                     for staged in writes:

@@ -188,3 +188,62 @@ def test_dead_letters_can_be_replayed(env: Any) -> None:
     entries = list_dead_letters(store)
     assert len(entries) == 2  # read again, still bad: a second entry, the first marked replayed
     assert [e.replayed_at is not None for e in entries if e.id == entry.id] == [True]
+
+
+def test_a_batch_completes_old_and_unknown_charges(env: Any) -> None:
+    """Terminal events of charges created in an earlier batch: recent ones are looked for
+    among the recent rows (``STORED_LOOKBACK``), an older one and one never created make the
+    batch read the whole table; every charge ends with its confirmation time and minutes."""
+    from pulso.pipeline.processors.payments import STORED_LOOKBACK
+
+    settings, bus, store = env
+    old, recent = charge(1, confirm=False), charge(2, confirm=False)
+    publish(bus, old + recent)
+    drain(settings, bus, store, 2)
+    late = T0 + STORED_LOOKBACK + timedelta(hours=1)  # charge 1 confirmed days later
+
+    def confirmed(cid: str, at: datetime, amount: str) -> bytes:
+        paid = ChargeConfirmed(charge_id=cid, confirmed_at=at, amount_paid=Decimal(amount))
+        return encode_event(new_event(paid, source="test", key=cid, occurred_at=at))
+
+    publish(bus, [confirmed("ch_0002", T0 + timedelta(seconds=74 + 20), "12.05")])
+    drain(settings, bus, store, 1)
+    publish(bus, [confirmed("ch_0001", late, "11.05")])  # a batch of its own: bound by `late`
+    drain(settings, bus, store, 1)
+    publish(bus, [confirmed("ch_9000", late, "5.00")])  # its creation never came
+    drain(settings, bus, store, 1)
+    rows = {
+        cid: (status, seconds)
+        for cid, status, seconds in store.query(
+            "SELECT charge_id, status, confirmation_seconds FROM payments"
+        )
+    }
+    assert rows["ch_0002"] == ("confirmed", 20.0)
+    assert rows["ch_0001"] == ("confirmed", (late - (T0 + timedelta(seconds=37))).total_seconds())
+    assert rows["ch_9000"] == ("confirmed", None)
+    [(charges, confirmed_count, seconds)] = store.query(
+        "SELECT sum(charges), sum(confirmed), sum(confirmation_seconds_sum) FROM payment_minutes"
+    )
+    assert (int(charges), int(confirmed_count)) == (2, 2)
+    assert float(seconds) == 20.0 + (late - (T0 + timedelta(seconds=37))).total_seconds()
+
+
+def test_recent_charges_are_completed_without_reading_the_whole_table(
+    env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The common case takes the bounded statements only (the whole-table ones would fail)."""
+    from pulso.pipeline.processors import payments
+
+    settings, bus, store = env
+    publish(bus, [v for i in range(30) for v in charge(i, confirm=False)])
+    drain(settings, bus, store, 30)
+    monkeypatch.setattr(payments, "_CREATED_BOUNDS_SQL", "SELECT no_such_column %s")
+    monkeypatch.setattr(payments, "_CONFIRMATION_SQL", "SELECT no_such_column %s")
+    publish(bus, [charge(i)[1] for i in range(30)])  # the confirmations alone
+    drain(settings, bus, store, 30)
+    [(n, seconds)] = store.query(
+        "SELECT count(*), sum(confirmation_seconds) FROM payments WHERE status = 'confirmed'"
+    )
+    assert (n, float(seconds)) == (30, 600.0)
+    [(confirmed,)] = store.query("SELECT sum(confirmed) FROM payment_minutes")
+    assert int(confirmed) == 30

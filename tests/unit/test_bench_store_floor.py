@@ -54,7 +54,13 @@ def test_a_small_run_stores_every_event_and_charge_and_reports_its_fields(
     lines: list[str] = []
     report(clock, commits, stored, baseline, batches, out=lines.append)
     text = "\n".join(lines)
-    for field in ("raw_events", "payments upsert", "payment_minutes", "commit", "final CHECKPOINT"):
+    for field in (
+        "raw_events",
+        "payments upsert",
+        "confirmation + minutes",
+        "commit",
+        "final CHECKPOINT",
+    ):
         assert f"\n{field} " in f"\n{text}"
     for phrase in ("CPU/wall", "payments/s", "goal 50,000", "floor/baseline", "written twice"):
         assert phrase in text

@@ -26,6 +26,19 @@ _CREATED_BOUNDS_SQL = (
     "SELECT min(created_at), max(created_at) FROM payments WHERE charge_id = ANY(%s)"
 )
 
+STORED_LOOKBACK: Final = timedelta(days=2)
+"""The charges a batch completes (terminal events of charges created in an earlier batch) are
+looked for among those created from this long before the batch's events: a scan DuckDB's zone
+maps bound to the recent row groups, where ``charge_id = ANY(...)`` alone reads the whole
+table (8,000 ids: 29 ms at 200,000 payments, 219 ms at 6 million, measured). The whole table
+is read only when one of them is older, or has no creation stored."""
+
+_RECENT_CREATED_SQL = (
+    "SELECT count(created_at), min(created_at), max(created_at) FROM payments "
+    "WHERE created_at >= %s AND charge_id = ANY(%s)"
+)
+_RECENT_CONFIRMATION_SQL = _CONFIRMATION_SQL.rstrip() + " AND created_at >= %s\n"
+
 _DELETE_MINUTES_SQL = 'DELETE FROM payment_minutes WHERE "minute" >= %s AND "minute" < %s'
 
 _INSERT_MINUTES_SQL = """
@@ -139,13 +152,10 @@ class PaymentsProcessor:
         columns = self.fold(events)
         if not columns["charge_id"]:
             return nothing_to_write
-        half_known = _half_known(columns)
 
         def write(tx: StoreTx) -> None:
             tx.upsert(PAYMENTS, columns)
-            if half_known:
-                tx.execute(_CONFIRMATION_SQL, (half_known,))
-            self._refresh_minutes(tx, columns)
+            complete_stored(tx, columns)
 
         return write
 
@@ -290,20 +300,50 @@ class PaymentsProcessor:
             if is_new or columns[name][i] is None:  # "first" merge: an earlier value stays
                 columns[name][i] = value
 
-    @staticmethod
-    def _refresh_minutes(tx: StoreTx, columns: ColumnBatch) -> None:
-        """Recompute every store's minutes between the earliest and latest creation time of
-        the batch's charges, from the stored facts: idempotent, and a range scan."""
-        created = [t for t in columns["created_at"] if t is not None]
-        stored_only = [
-            c for c, t in zip(columns["charge_id"], columns["created_at"], strict=True) if t is None
-        ]
-        if stored_only:
+
+def complete_stored(tx: StoreTx, columns: ColumnBatch) -> None:
+    """After the batch's rows are upserted: the confirmation time of charges whose creation
+    and confirmation came in different batches, and every store's minutes between the
+    earliest and latest creation time of the batch's charges recomputed from the stored facts
+    (idempotent, and a range scan). Stored charges are looked for among the recent ones first
+    (``STORED_LOOKBACK``)."""
+    half_known = _half_known(columns)
+    created = [t for t in columns["created_at"] if t is not None]
+    stored_only = [
+        c for c, t in zip(columns["charge_id"], columns["created_at"], strict=True) if t is None
+    ]
+    since = None
+    if half_known or stored_only:
+        since = _earliest_known(columns) - STORED_LOOKBACK
+    if stored_only:
+        assert since is not None
+        [(found, lower, upper)] = tx.fetch(_RECENT_CREATED_SQL, (since, stored_only))
+        if found != len(stored_only):  # older, or never created: the whole table
+            since = None
             [(lower, upper)] = tx.fetch(_CREATED_BOUNDS_SQL, (stored_only,))
-            created += [t for t in (lower, upper) if t is not None]
-        if not created:
-            return
-        lower = min(created).replace(second=0, microsecond=0)
-        upper = max(created).replace(second=0, microsecond=0) + timedelta(minutes=1)
-        tx.execute(_DELETE_MINUTES_SQL, (lower, upper))
-        tx.execute(_INSERT_MINUTES_SQL, (lower, upper))
+        created += [t for t in (lower, upper) if t is not None]
+    if half_known:
+        if since is not None:
+            tx.execute(_RECENT_CONFIRMATION_SQL, (half_known, since))
+        else:
+            tx.execute(_CONFIRMATION_SQL, (half_known,))
+    if not created:
+        return
+    lower = min(created).replace(second=0, microsecond=0)
+    upper = max(created).replace(second=0, microsecond=0) + timedelta(minutes=1)
+    tx.execute(_DELETE_MINUTES_SQL, (lower, upper))
+    tx.execute(_INSERT_MINUTES_SQL, (lower, upper))
+
+
+def _earliest_known(columns: ColumnBatch) -> datetime:
+    """The earliest time the batch knows of a charge it completes or is completed by: its
+    creation when in the batch, else its terminal event (a stored creation is at most that
+    late)."""
+    earliest: datetime = min(
+        created_at if created_at is not None else updated_at
+        for created_at, confirmed_at, updated_at in zip(
+            columns["created_at"], columns["confirmed_at"], columns["updated_at"], strict=True
+        )
+        if created_at is None or confirmed_at is None
+    )
+    return earliest
