@@ -159,7 +159,6 @@ class _Prepared:
     dead: list[deadletter.DeadLetter]
     result: BatchResult
     positions: dict[TopicPartition, int]
-    messages: list[Message]
     stored_before: set[int] | None = None
     """Prepared ahead: the ids (``UUID.int``) of the batch's events that earlier batches
     stored, as predicted from the remembered batches (checked in the transaction); None: the
@@ -411,7 +410,7 @@ class PipelineRunner:
         )
         self._positions.update(result.offsets)
         grouped = self._group_by_processor(events, partitions)
-        prepared = _Prepared(grouped, raw, dead, result, dict(self._positions), messages)
+        prepared = _Prepared(grouped, raw, dead, result, dict(self._positions))
         stored_before: set[int] = set()
         if self._stateful:
             for earlier in self._recent:
