@@ -18,7 +18,10 @@ one runner at a time, with any number of hot standbys:
   *with the epoch it was elected with*: no row, no commit. The update holds the row until the
   batch commits, so a new holder's epoch bump waits for an old holder's batch in flight and
   restores the checkpoint after it; an old holder cut off from PostgreSQL (or just slow to see
-  it lost the lock) can never commit after the new holder started.
+  it lost the lock) can never commit after the new holder started. A batch in flight that
+  holds the row longer than ``TAKEOVER_WAIT_S`` (its process frozen, its connection alive)
+  has its session ended by the new holder, which then goes on: the old holder lost the lock,
+  so that batch could only be stale.
 - **Idempotency.** The facts workers write ``raw_events``, so the state runner dedupes
   producer re-sends against its own ``stream_seen_events`` (event ids, kept for
   ``PULSO_STREAM_DEDUPE_HOURS``): a re-sent event is not counted twice, a first-seen one is
@@ -52,6 +55,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+TAKEOVER_WAIT_S: Final = 30.0
+"""How long a new holder waits for the previous holder's batch in flight before ending its
+session (a batch takes seconds; a frozen process would hold the row for ever)."""
+
+_ROW_HOLDERS_SQL: Final = (
+    "SELECT l.pid FROM pg_locks l JOIN "
+    f"(SELECT xmax FROM {STREAM_LEADER.name} WHERE group_name = %s) r "
+    "ON l.locktype = 'transactionid' AND l.transactionid::text = r.xmax::text "
+    "WHERE l.granted AND l.pid <> pg_backend_pid()"
+)
+"""The sessions whose open transaction holds the group's row (its ``xmax``)."""
+
 PRUNE_EVERY_S: Final = 600.0
 """How often the holder drops event ids older than the dedupe horizon (in a batch's tx)."""
 
@@ -82,13 +97,20 @@ class StateLease:
     """The stream-state lock of ``group``, on a PostgreSQL connection of its own."""
 
     def __init__(
-        self, store: Store, group: str, holder: str, *, dedupe_hours: float = 168.0
+        self,
+        store: Store,
+        group: str,
+        holder: str,
+        *,
+        dedupe_hours: float = 168.0,
+        takeover_wait_s: float = TAKEOVER_WAIT_S,
     ) -> None:
         require_postgres(store)
         self._store = store
         self.group = group
         self.holder = holder
         self._dedupe_hours = dedupe_hours
+        self._takeover_wait_s = takeover_wait_s
         self.epoch: int | None = None
         self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
         self._pruned_at = 0.0
@@ -108,19 +130,42 @@ class StateLease:
             got = row.fetchone()
             if not (got and got[0]):
                 return False
-            bumped = conn.execute(
-                f"INSERT INTO {STREAM_LEADER.name} (group_name, epoch, holder, since) "
-                "VALUES (%s, 1, %s, now()) ON CONFLICT (group_name) DO UPDATE SET "
-                f"epoch = {STREAM_LEADER.name}.epoch + 1, holder = EXCLUDED.holder, "
-                "since = EXCLUDED.since, last_batch_at = NULL RETURNING epoch",
-                (self.group, self.holder),
-            ).fetchone()
+            wait_ms = max(1, round(self._takeover_wait_s * 1000))
+            conn.execute(f"SET lock_timeout = {wait_ms}")
+            try:
+                bumped = self._bump(conn)
+            except psycopg.errors.LockNotAvailable:
+                self._end_stale_batch(conn)
+                bumped = self._bump(conn)
         except psycopg.Error as e:
             self.release()
             raise StoreError(f"could not take the stream-state lock: {e}") from e
         assert bumped is not None
         self.epoch = int(bumped[0])
         return True
+
+    def _bump(self, conn: psycopg.Connection[tuple[Any, ...]]) -> tuple[Any, ...] | None:
+        return conn.execute(
+            f"INSERT INTO {STREAM_LEADER.name} (group_name, epoch, holder, since) "
+            "VALUES (%s, 1, %s, now()) ON CONFLICT (group_name) DO UPDATE SET "
+            f"epoch = {STREAM_LEADER.name}.epoch + 1, holder = EXCLUDED.holder, "
+            "since = EXCLUDED.since, last_batch_at = NULL RETURNING epoch",
+            (self.group, self.holder),
+        ).fetchone()
+
+    def _end_stale_batch(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
+        """End the sessions whose transaction still holds the group's row: a previous holder's
+        batch, stale since this worker has the lock."""
+        pids = [row[0] for row in conn.execute(_ROW_HOLDERS_SQL, (self.group,)).fetchall()]
+        for pid in pids:
+            conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        log.warning(
+            "%s: the previous holder's batch held the stream state for over %.0f s; "
+            "its session %s was ended",
+            self.holder,
+            self._takeover_wait_s,
+            ", ".join(map(str, pids)) or "(gone by now)",
+        )
 
     def fence(self, tx: StoreTx) -> None:
         """First statement of every state batch: the lock still held, the epoch still ours."""

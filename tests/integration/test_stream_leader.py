@@ -19,7 +19,7 @@ from test_stream_windows import late_events, records, stored_windows, stream
 
 from pulso.bus import open_bus
 from pulso.domain.events import Topic
-from pulso.errors import ConfigError
+from pulso.errors import ConfigError, StoreError
 from pulso.pipeline.factory import build_runner
 from pulso.pipeline.leader import (
     LeaseLost,
@@ -128,6 +128,27 @@ def test_a_new_holder_waits_for_the_old_holders_batch_in_flight(
     assert acquired.is_set() and new.epoch == 2
     with stores[1].transaction() as tx:
         assert tx.load_checkpoint("offsets/probe") == b"written by the old holder"
+    new.release()
+
+
+def test_a_frozen_old_holders_batch_is_ended_by_the_new_holder(
+    stores: list[Store], postgres_url: str
+) -> None:
+    """The old holder lost its lock but its batch never ends (a frozen process, its
+    connection alive): after ``takeover_wait_s`` the new holder ends that session and goes
+    on; the stale batch cannot commit."""
+    old = StateLease(stores[0], GROUP, "w1/state")
+    new = StateLease(stores[1], GROUP, "w2/state", takeover_wait_s=0.5)
+    assert old.try_acquire()
+    with pytest.raises(StoreError), stores[0].transaction() as tx:
+        old.fence(tx)  # holds the group's row...
+        tx.save_checkpoint("offsets/probe", b"stale")
+        terminate_session(postgres_url, old)  # ...after its lock is gone
+        assert new.try_acquire()  # no commit comes: the new holder ends the batch itself
+        assert new.epoch == 2
+    with stores[1].transaction() as tx:
+        assert tx.load_checkpoint("offsets/probe") is None
+        new.fence(tx)  # the new holder's batches go through
     new.release()
 
 
