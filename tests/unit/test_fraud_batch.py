@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from fraud_helpers import NOON, detector
+from fraud_helpers import NOON, created, detector
 
 from pulso.domain.events import Event, new_event
 from pulso.domain.fraud import DUPLICATE_CHARGE
@@ -27,29 +27,6 @@ from pulso.pipeline.processors.fraud import FraudProcessor
 from pulso.pipeline.processors.payments import PaymentsProcessor
 
 A, B, C = complete_cpf("123456789"), complete_cpf("987654321"), complete_cpf("111222333")
-
-
-def created(
-    n: int,
-    at: datetime,
-    amount: str = "50.00",
-    store: str = "LJ-0001",
-    payer: str | None = None,
-    city: str = "Recife",
-    uf: str = "PE",
-) -> Event:
-    payload = ChargeCreated(
-        charge_id=f"ch_{n:06d}",
-        txid=f"TX{n:06d}",
-        store_id=store,
-        city=city,
-        uf=uf,
-        amount=Decimal(amount),
-        created_at=at,
-        expires_at=at + timedelta(minutes=10),
-        payer_document=payer,
-    )
-    return new_event(payload, source="test", key=payload.charge_id, occurred_at=at)
 
 
 def failed(n: int, at: datetime) -> Event:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from fraud_helpers import NOON, detector
+from fraud_helpers import created as charge_created
 
 from pulso.domain.events import Event, new_event
 from pulso.domain.fraud import (
@@ -32,28 +33,9 @@ OTHER = complete_cpf("987654321")
 _counter = iter(range(1_000_000))
 
 
-def created(
-    at: datetime,
-    amount: str = "50.00",
-    *,
-    store: str = "LJ-0001",
-    payer: str | None = None,
-    city: str = "Recife",
-    uf: str = "PE",
-) -> Event:
-    n = next(_counter)
-    payload = ChargeCreated(
-        charge_id=f"ch_{n:06d}",
-        txid=f"TX{n:06d}",
-        store_id=store,
-        city=city,
-        uf=uf,
-        amount=Decimal(amount),
-        created_at=at,
-        expires_at=at + timedelta(minutes=10),
-        payer_document=payer,
-    )
-    return new_event(payload, source="test", key=payload.charge_id, occurred_at=at)
+def created(at: datetime, amount: str = "50.00", **where: Any) -> Event:
+    """A new charge (``store``, ``payer``, ``city``, ``uf`` as in ``fraud_helpers.created``)."""
+    return charge_created(next(_counter), at, amount, **where)
 
 
 def failed(charge: Event, at: datetime) -> Event:
