@@ -170,9 +170,10 @@ def long_run(data_dir: Path, minutes: float, stores: int, batch_size: int, rate:
     run(data_dir, minutes, stores, batch_size, rate)
 
 
-def processor_costs(data_dir: Path) -> None:
-    """CPU per payment of each processor alone, in this process, writes discarded: the
-    windows' cost beside the payments fold it runs with (ratios hold under load)."""
+def processor_seconds(data_dir: Path) -> tuple[int, dict[str, float], str]:
+    """CPU seconds of each processor alone over the ``pix.charge.created`` events of the bus
+    in ``data_dir``, in this process, writes discarded: (payments, seconds by processor, a
+    line on the windows' state)."""
     from pulso.bus import open_bus
     from pulso.config import load_settings
     from pulso.domain.events import decode_event
@@ -227,11 +228,18 @@ def processor_costs(data_dir: Path) -> None:
             fraud.score(events[i : i + step])
         costs["fraud score (created only)"] = time.process_time() - started
     state = windows.state
-    print(
-        f"processor CPU alone over {n:,} payments (windows: {state.accepted:,} windowed, "
-        f"{state.late:,} late, {state.future:,} future, {len(state.panes):,} open panes, "
-        f"snapshot {len(windows.snapshot()):,} B):"
+    about = (
+        f"windows: {state.accepted:,} windowed, {state.late:,} late, {state.future:,} future, "
+        f"{len(state.panes):,} open panes, snapshot {len(windows.snapshot()):,} B"
     )
+    return n, costs, about
+
+
+def processor_costs(data_dir: Path) -> None:
+    """Prints the CPU per payment of each processor alone (``processor_seconds``): the
+    windows' cost beside the payments fold it runs with (ratios hold under load)."""
+    n, costs, about = processor_seconds(data_dir)
+    print(f"processor CPU alone over {n:,} payments ({about}):")
     for name, seconds in costs.items():
         print(
             f"  {name:<27} {n / seconds:>11,.0f} payments/CPU-s "
