@@ -32,6 +32,8 @@ def test_every_part_runs_on_the_same_traffic_and_the_minimal_writes_store_each_r
     assert counts["parsed"] == counts["events"]  # the parse floor read every event
     assert counts["charges written once"] == counts["stored once"] == 300
     assert counts["stored today"] == 300
+    assert counts["stored overlapped (payments + events)"] == 300  # charges once, no event
+    assert budget.overlapped_wall_s > 0 and budget.overlapped_cpu_s > 0
     for part in (
         "bus read",
         DECODE,
@@ -62,6 +64,7 @@ def test_the_report_sums_the_parts_into_the_bounds() -> None:
     }
     budget.cpu = {part: us for part, us in per_payment_us.items()}  # 1e6 payments: s == us
     budget.pipeline_cpu_s, budget.pipeline_wall_s = 100.0, 80.0
+    budget.overlapped_cpu_s, budget.overlapped_wall_s = 60.0, 40.0
     lines: list[str] = []
     report(budget, out=lines.append)
     text = "\n".join(lines)
@@ -76,4 +79,7 @@ def test_the_report_sums_the_parts_into_the_bounds() -> None:
     # archive only: 4 + 6 + 12 + 3 = 25 us, + 14 us processors = 39 us -> 51,282 payments/s
     assert "processors: 39.0 us = 0.97x the budget -> at most 51,282 payments/s" in text
     assert "100.0 us CPU a payment, 12,500 payments/s (1.25 cores busy)" in text
+    # overlapped: 1e6 payments in 40 s = 25,000/s, 1.5 cores, 60 us; 2x the pipeline's 12,500
+    assert "25,000 payments/s, 1.50 cores busy, 60.0 us CPU a payment = 0.50 of the goal" in text
+    assert "2.00x the pipeline" in text
     assert budget.rate(0) == pytest.approx(0.0)
