@@ -8,15 +8,20 @@ from a wake-up (the waits are generous guards, not timings)."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from alert_rows import T0, Clock, Recorder, alert, insert_alerts
 
 from pulso.alerts import AlertDispatcher, AlertThread, DispatchConfig
+from pulso.bus import open_bus
 from pulso.config import Settings
+from pulso.domain.events import Topic, encode_event, new_event
+from pulso.domain.payments import ChargeCreated
 from pulso.notify import Notification, SendResult
 from pulso.store import open_store
 from pulso.store.protocol import Store
@@ -163,37 +168,61 @@ def test_a_failing_pass_is_reported_and_retried(store: Store) -> None:
     assert errors[0] == "RuntimeError: store gone" and errors[-1] is None
 
 
+def _charges(first: int, count: int) -> list[tuple[bytes | None, bytes]]:
+    """``count`` created charges, numbered from ``first``, as bus records."""
+    records: list[tuple[bytes | None, bytes]] = []
+    for i in range(first, first + count):
+        at = T0 + timedelta(seconds=i)
+        payload = ChargeCreated(
+            charge_id=f"ch_{i:04d}",
+            txid=f"TX{i:04d}",
+            store_id="LJ-0001",
+            city="Recife",
+            uf="PE",
+            amount=Decimal("10.05"),
+            created_at=at,
+            expires_at=at + timedelta(minutes=30),
+        )
+        event = new_event(payload, source="test", key=payload.charge_id, occurred_at=at)
+        records.append((event.key.encode(), encode_event(event)))
+    return records
+
+
 def test_pulso_up_wakes_the_dispatcher_after_each_batch(
-    settings_factory: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+    settings_factory: Callable[..., Settings],
 ) -> None:
-    """The pipeline thread of ``pulso up`` calls its hook after a batch, not after an empty
-    poll."""
+    """The pipeline thread of ``pulso up`` (real runner, local bus, DuckDB) calls its hook
+    after each batch has committed, and not after an empty poll: every call sees more charges
+    stored than the one before."""
     from pulso.cli import serve
 
-    results: list[object | None] = [object(), None, object()]
-    done = threading.Event()
+    settings = settings_factory(batch_size=4, batch_timeout_ms=20)
+    bus, store = open_bus(settings), open_store(settings)
+    stored: list[int] = []
+    reached = {3: threading.Event(), 10: threading.Event()}
 
-    class FakeRunner:
-        def step(self) -> object | None:
-            if not results:
-                done.set()
-                return None
-            return results.pop(0)
+    def after_batch() -> None:
+        [(count,)] = store.query("SELECT count(*) FROM payments")
+        stored.append(int(count))
+        for target, event in reached.items():
+            if count >= target:
+                event.set()
 
-        def close(self) -> None:
-            pass
-
-    monkeypatch.setattr("pulso.pipeline.factory.build_runner", lambda *a, **k: FakeRunner())
-    monkeypatch.setattr(serve, "DRAIN_S", 0.0)
-    woken: list[int] = []
-    worker = serve._PipelineThread(settings_factory(), None, None, linger_s=0.0)  # type: ignore[arg-type]
-    worker.after_batch = lambda: woken.append(1)
+    worker = serve._PipelineThread(settings, bus, store, linger_s=0.0)
+    worker.after_batch = after_batch
     worker.start()
     try:
-        assert done.wait(GUARD_S)
+        bus.publish(Topic.PAYMENTS, _charges(0, 3))
+        assert reached[3].wait(GUARD_S)
+        time.sleep(0.3)  # empty polls (20 ms each) in between: they must not call the hook
+        bus.publish(Topic.PAYMENTS, _charges(3, 7))  # two batches of at most 4
+        assert reached[10].wait(GUARD_S)
     finally:
         worker.stop(timeout_s=GUARD_S)
-    assert woken == [1, 1]
+        store.close()
+        bus.close()
+    assert stored[-1] == 10 and len(stored) >= 3
+    assert stored == sorted(set(stored)), stored
 
 
 def test_a_pass_does_not_wait_for_the_pipelines_transaction(store: Store) -> None:
