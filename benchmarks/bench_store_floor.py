@@ -149,20 +149,23 @@ def read_batches(data_dir: Path, batch_size: int) -> list[list[Any]]:
     return batches
 
 
+def processors_for(data_dir: Path) -> list[Any]:
+    """Fresh windows and fraud processors with ``data_dir``'s settings (as the pipeline's)."""
+    settings = load_settings(data_dir=data_dir)
+    found: list[Any] = [WindowsProcessor(window_config(settings))]
+    if fraud_available():
+        from pulso.fraud.thresholds import thresholds_from_settings
+        from pulso.pipeline.processors.fraud import FraudProcessor
+
+        found.append(FraudProcessor(thresholds_from_settings(settings), pii_key(settings)))
+    return found
+
+
 def prepare(data_dir: Path, messages: list[list[Any]], processors: bool) -> list[Batch]:
     """Decode and build each batch's Arrow tables (and the processors' rows), untimed; the
     settings (and the PII key) of ``data_dir``."""
-    settings = load_settings(data_dir=data_dir)
-    key = pii_key(settings)
-    payments = PaymentsProcessor(key)
-    others: list[Any] = []
-    if processors:
-        others.append(WindowsProcessor(window_config(settings)))
-        if fraud_available():
-            from pulso.fraud.thresholds import thresholds_from_settings
-            from pulso.pipeline.processors.fraud import FraudProcessor
-
-            others.append(FraudProcessor(thresholds_from_settings(settings), key))
+    payments = PaymentsProcessor(pii_key(load_settings(data_dir=data_dir)))
+    others = processors_for(data_dir) if processors else []
     prepared: list[Batch] = []
     for batch in messages:
         events = [decode_event(m.value) for m in batch]
@@ -339,9 +342,10 @@ def report(
     )
 
 
-def main() -> None:
+def traffic_options(description: str | None) -> argparse.ArgumentParser:
+    """A parser with the options of the traffic these benchmarks generate and batch."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--payments", type=int, default=200_000)
     parser.add_argument("--stores", type=int, default=200)
@@ -349,6 +353,11 @@ def main() -> None:
         "--sim-rate", type=float, default=1_000.0, help="simulated payments/s (event-time span)"
     )
     parser.add_argument("--batch-size", type=int, default=20_000)
+    return parser
+
+
+def main() -> None:
+    parser = traffic_options(__doc__)
     parser.add_argument(
         "--no-processors", action="store_true", help="skip the windows and fraud rows"
     )

@@ -44,7 +44,6 @@ today's processors.
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
 import sys
@@ -60,16 +59,25 @@ import pyarrow as pa
 import pyarrow.json as pa_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_store_floor import GOAL, Batch, insert_new, prepare, read_batches, run_floor, write
-from bench_stream import fill, fraud_available, processor_seconds, run_child
+from bench_store_floor import (
+    GOAL,
+    Batch,
+    insert_new,
+    prepare,
+    processors_for,
+    read_batches,
+    run_floor,
+    traffic_options,
+    write,
+)
+from bench_stream import fill, processor_seconds, run_child
 
 from pulso.archive.archiver import parquet_bytes
 from pulso.bus import open_bus
 from pulso.config import load_settings
 from pulso.domain.events import decode_event
-from pulso.pipeline.factory import pii_key, window_config
+from pulso.pipeline.factory import pii_key
 from pulso.pipeline.processors.payments import PaymentsProcessor
-from pulso.pipeline.processors.windows import WindowsProcessor
 from pulso.store import open_store
 from pulso.store.duckdb import to_arrow
 from pulso.store.sql import batch_columns
@@ -152,18 +160,6 @@ def run_minimal(
     [(stored,)] = store.query("SELECT count(*) FROM payments")
     store.close()
     return int(stored)
-
-
-def processors_for(data_dir: Path) -> list[Any]:
-    """Fresh windows and fraud processors with ``data_dir``'s settings (as the pipeline's)."""
-    settings = load_settings(data_dir=data_dir)
-    found: list[Any] = [WindowsProcessor(window_config(settings))]
-    if fraud_available():
-        from pulso.fraud.thresholds import thresholds_from_settings
-        from pulso.pipeline.processors.fraud import FraudProcessor
-
-        found.append(FraudProcessor(thresholds_from_settings(settings), pii_key(settings)))
-    return found
 
 
 def write_generous(store: Any, batch: Batch, charges: pa.Table) -> None:
@@ -325,15 +321,7 @@ def report(budget: Budget, out: Callable[[str], None] = print) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--payments", type=int, default=200_000)
-    parser.add_argument("--stores", type=int, default=200)
-    parser.add_argument(
-        "--sim-rate", type=float, default=1_000.0, help="simulated payments/s (event-time span)"
-    )
-    parser.add_argument("--batch-size", type=int, default=20_000)
+    parser = traffic_options(__doc__)
     parser.add_argument("--smoke", action="store_true", help=f"{SMOKE_PAYMENTS:,} payments")
     args = parser.parse_args()
     payments = SMOKE_PAYMENTS if args.smoke else args.payments

@@ -11,7 +11,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -20,11 +19,11 @@ from alert_rows import T0, Clock, Recorder, alert, insert_alerts
 from pulso.alerts import AlertDispatcher, AlertThread, DispatchConfig
 from pulso.bus import open_bus
 from pulso.config import Settings
-from pulso.domain.events import Topic, encode_event, new_event
-from pulso.domain.payments import ChargeCreated
+from pulso.domain.events import Topic, encode_event
 from pulso.notify import Notification, SendResult
 from pulso.store import open_store
 from pulso.store.protocol import Store
+from tests.unit.fraud_helpers import created
 
 HOUR = 3600.0
 GUARD_S = 30.0
@@ -170,22 +169,8 @@ def test_a_failing_pass_is_reported_and_retried(store: Store) -> None:
 
 def _charges(first: int, count: int) -> list[tuple[bytes | None, bytes]]:
     """``count`` created charges, numbered from ``first``, as bus records."""
-    records: list[tuple[bytes | None, bytes]] = []
-    for i in range(first, first + count):
-        at = T0 + timedelta(seconds=i)
-        payload = ChargeCreated(
-            charge_id=f"ch_{i:04d}",
-            txid=f"TX{i:04d}",
-            store_id="LJ-0001",
-            city="Recife",
-            uf="PE",
-            amount=Decimal("10.05"),
-            created_at=at,
-            expires_at=at + timedelta(minutes=30),
-        )
-        event = new_event(payload, source="test", key=payload.charge_id, occurred_at=at)
-        records.append((event.key.encode(), encode_event(event)))
-    return records
+    events = [created(i, T0 + timedelta(seconds=i)) for i in range(first, first + count)]
+    return [(e.key.encode(), encode_event(e)) for e in events]
 
 
 def test_pulso_up_wakes_the_dispatcher_after_each_batch(
