@@ -3,11 +3,16 @@ it kept out of them (too late, or stamped in the future)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import typer
 
 from pulso.cli.output import console, fail, load_settings_or_exit, user_errors
+
+if TYPE_CHECKING:
+    from pulso.config import Settings
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -43,8 +48,17 @@ def show(
                 "ORDER BY window_start DESC, key LIMIT %s",
                 (*params, limit),
             )
+            why = None
+            if not rows:
+                [(stored, first, last)] = store.query(
+                    "SELECT count(*), min(created_at), max(created_at) FROM payments"
+                )
+                why = _no_windows(settings, int(stored), first, last, key)
         finally:
             store.close()
+    if why is not None:
+        console.print(why)
+        return
     table = Table(dimension, "janela", "pagamentos", "total", "média", "máximo", "final")
     for k, start, end, events, total, mean, top, final in rows:
         table.add_row(
@@ -57,8 +71,24 @@ def show(
             "sim" if final else "não",
         )
     console.print(table)
-    if not rows:
-        console.print("no windows yet: run `pulso run` over payment events")
+
+
+def _no_windows(
+    settings: Settings, stored: int, first: datetime | None, last: datetime | None, key: str | None
+) -> str:
+    """Why ``show`` found no window: nothing stored, a key with none, or none emitted yet."""
+    from pulso.domain.timefmt import format_local
+
+    if not stored or first is None or last is None:
+        return "no windows yet: no payments stored; run `pulso run` over payment events"
+    if key is not None:
+        return f"no window for {key!r}: check the key (`pulso windows show` lists them)"
+    return (
+        f"no window emitted yet: {int(stored):,} payments stored, created "
+        f"{format_local(first)} … {format_local(last)}. A window is written once the stream's "
+        f"event time passes its end by {settings.window_out_of_orderness_s:g} s "
+        "(PULSO_WINDOW_OUT_OF_ORDERNESS_S): keep the traffic going past the minute."
+    )
 
 
 @app.command("late")
