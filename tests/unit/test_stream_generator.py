@@ -204,10 +204,28 @@ def test_cli_live_mode_on_a_simulated_clock_writes_labelled_events(tmp_path: Pat
     assert len(charges) == 30_000
     assert "30,000" in result.output and "asked 50/s; achieved 50 payments/s" in result.output
     labels = Counter(c.label for c in charges if c.label)
+    text = " ".join(result.output.replace("│", " ").split())  # the table wraps its cells
     for kind, n in labels.items():
-        assert f"{kind} {n:,} (" in result.output
+        assert f"{kind} {n:,} (" in text
     first = out.read_bytes()
     assert _live(*args).exit_code == 0 and out.read_bytes() == first  # same seed, same bytes
+
+
+def test_cli_live_summary_explains_a_short_run_s_lower_anomaly_share(tmp_path: Path) -> None:
+    """Anomalies unfold over minutes: a one-minute run carries fewer labelled payments than
+    asked and the summary says why; an hour-long run comes close and needs no note."""
+    common = ["--anomaly-rate", "5%", "--clock-start", "2026-03-02T12:00", "--seed", "3"]
+    out = str(tmp_path / "live.jsonl")
+    short = _live("--rate", "200/s", "--duration", "60s", *common, "--out", out)
+    assert short.exit_code == 0, short.output
+    text = " ".join(short.output.replace("│", " ").split())
+    assert "asked 5.00%" in text and "incidents started" in text
+    assert "were cut short, so a run of minutes carries fewer labelled payments" in text
+
+    long = _live("--rate", "20/s", "--duration", "1h", *common, "--out", out)
+    assert long.exit_code == 0, long.output
+    text = " ".join(long.output.replace("│", " ").split())
+    assert "asked 5.00%" in text and "cut short" not in text
 
 
 @pytest.mark.parametrize(
