@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import re
 import sys
 import tempfile
 import time
@@ -35,26 +34,21 @@ from pathlib import Path
 import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_store_floor import insert_new, prepare, read_batches, write
+from bench_store_floor import Staged, insert_new, prepare, read_batches, write
 from bench_stream import fill
 
 from pulso.config import load_settings
 from pulso.errors import StoreError
 from pulso.store import open_store
-from pulso.store.duckdb import _STAGED, DEFAULT_MEMORY_LIMIT
+from pulso.store.duckdb import _STAGED, DEFAULT_MEMORY_LIMIT, MEMORY_HINT, memory_limit_bytes
 from pulso.store.tables import PAYMENTS, RAW_EVENTS
-
-from bench_store_floor import Staged  # isort: skip
-
-_UNITS = {"kb": 2**10, "mb": 2**20, "gb": 2**30, "kib": 2**10, "mib": 2**20, "gib": 2**30}
 
 
 def limit_bytes(text: str) -> int:
-    """``64MB`` -> bytes (DuckDB reads MB as MiB... and so does this)."""
-    match = re.fullmatch(r"(?i)(\d+(?:\.\d+)?)\s*([a-z]+)", text.strip())
-    if match is None or match.group(2).lower() not in _UNITS:
+    size = memory_limit_bytes(text)
+    if size is None:
         raise ValueError(f"not a memory size: {text!r}")
-    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+    return size
 
 
 def fresh_keys(raw: pa.Table, payments: pa.Table, round_: int) -> tuple[pa.Table, pa.Table]:
@@ -100,7 +94,7 @@ def fill_until_full(
                                 f"SELECT {names} FROM {_STAGED}",
                             )
             except StoreError as e:
-                failure = str(e).splitlines()[0]
+                failure = str(e).splitlines()[0].replace(MEMORY_HINT, " [+ pulso's hint]")
                 break
             stored += batch_payments.num_rows
     finally:

@@ -302,7 +302,7 @@ class _DuckDBTx(CheckpointMethods):
         try:
             reader = self._cursor.sql(sql).to_arrow_reader(batch_rows)
         except duckdb.Error as e:
-            raise StoreError(f"DuckDB could not run a query: {_first_line(e)}") from e
+            raise StoreError(f"DuckDB could not run a query: {_explained(e)}") from e
         for batch in reader:
             arrays = [batch.column(i).cast(f.type) for i, f in enumerate(schema)]
             yield pa.RecordBatch.from_arrays(arrays, schema=schema)
@@ -467,7 +467,7 @@ def _run(
     try:
         return cursor.execute(sql, list(params))
     except duckdb.Error as e:
-        raise StoreError(f"DuckDB could not {action}: {_first_line(e)}") from e
+        raise StoreError(f"DuckDB could not {action}: {_explained(e)}") from e
 
 
 def _fetch(
@@ -500,7 +500,7 @@ def _commit(cursor: duckdb.DuckDBPyConnection) -> None:
         # Leave the cursor ready for the next BEGIN whether or not DuckDB ended the transaction.
         with contextlib.suppress(duckdb.Error):
             cursor.execute("ROLLBACK")
-        raise StoreError(f"DuckDB could not commit: {_first_line(e)}") from e
+        raise StoreError(f"DuckDB could not commit: {_explained(e)}") from e
 
 
 def _rollback(cursor: duckdb.DuckDBPyConnection) -> None:
@@ -544,6 +544,48 @@ def _open_failure(path: Path, error: duckdb.Error) -> str:
         f"{holder} holds the DuckDB file {path}; one process owns it: while that one runs, "
         "use its HTTP API (the dashboard and CLI can point at it), or stop it and retry"
     )
+
+
+_OUT_OF_MEMORY: Final = re.compile(r"(?i)out of memory|could not allocate|failed to (pin|allocate)")
+KEY_ROW_BYTES: Final = 35
+"""Memory a row stored in a table with a primary key takes in DuckDB's ART index, which
+must fit in ``memory_limit`` for every insert (bench_duckdb_capacity.py: 512MB held 4.96 M
+payments, 14.9 M keyed rows)."""
+MEMORY_HINT: Final = (
+    " (DuckDB reached its memory limit, PULSO_DUCKDB_MEMORY_LIMIT: its primary-key indexes "
+    f"must fit in it, about {KEY_ROW_BYTES} B for every row stored in a table with a key, "
+    f"~{3 * KEY_ROW_BYTES} B a payment; raise the limit, or trim old data with "
+    "`pulso maintenance retention --keep 30d`. `pulso doctor` shows how full it is)"
+)
+_SIZE: Final = re.compile(r"(?i)^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb|kib|mib|gib|tib)\s*$")
+_UNITS: Final = {
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
+
+
+def memory_limit_bytes(text: str) -> int | None:
+    """``PULSO_DUCKDB_MEMORY_LIMIT`` in bytes as DuckDB reads it (MB = 10^6 B, MiB = 2^20 B);
+    None when empty (DuckDB's own limit) or not a size."""
+    match = _SIZE.match(text)
+    if match is None:
+        return None
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+def _explained(error: BaseException) -> str:
+    """The error's first line, and what to do when DuckDB ran out of its memory limit."""
+    text = _first_line(error)
+    if isinstance(error, duckdb.OutOfMemoryException) or _OUT_OF_MEMORY.search(str(error)):
+        return text + MEMORY_HINT
+    return text
 
 
 def _first_line(error: BaseException) -> str:
