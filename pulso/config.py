@@ -275,8 +275,8 @@ class Settings(BaseSettings):
         default="512MB",
         pattern=r"(?i)^(\d+(\.\d+)?\s*(b|kb|mb|gb|tb|kib|mib|gib|tib))?$",
         description="DuckDB memory_limit of the embedded store (512MB, 2GB...); beyond it "
-        "DuckDB evicts cached blocks and spills to disk, but its primary-key indexes must fit "
-        "in it (~110 B a stored payment: 512MB holds ~5 M); empty = DuckDB's own (80 % of RAM)",
+        "DuckDB evicts cached blocks and spills to disk (random, non-UUIDv7 event ids fill it "
+        "with index at ~5 M payments); empty = DuckDB's own (80 % of RAM)",
     )
 
     # --- profiles and workers (issue 7): embedded (one process) or cluster (Kafka + PostgreSQL) ---

@@ -15,8 +15,6 @@ from pulso.doctor.result import Finding, failed, first_line, ok, warning
 from pulso.errors import PulsoError
 
 COMPONENT: Final = "store"
-KEY_MEMORY_WARN: Final = 0.6
-"""Share of DuckDB's memory limit taken by primary-key indexes from which doctor warns."""
 _LOCK_PID: Final = re.compile(r"PID (\d+)")
 _MIGRATE_FIX: Final = (
     "migrations apply when pulso opens the store: run `pulso up` (or `pulso run`, "
@@ -33,28 +31,28 @@ def check_store(settings: Settings, timeout_s: float) -> list[Finding]:
     target = settings.store
     if target.kind == "duckdb":
         assert target.path is not None
-        return _check_duckdb(target.path, settings)
+        return [_check_duckdb(target.path, settings)]
     return _check_postgres(target.dsn, timeout_s)
 
 
 # ------------------------------------------------------------------------------- DuckDB
 
 
-def _check_duckdb(path: Path, settings: Settings) -> list[Finding]:
+def _check_duckdb(path: Path, settings: Settings) -> Finding:
     import duckdb
 
     component = "store (DuckDB)"
     path = path.absolute()
     if not path.exists():
-        return [ok(component, f"{path} not created yet; pulso creates it on first use")]
+        return ok(component, f"{path} not created yet; pulso creates it on first use")
     try:
         conn = duckdb.connect(str(path), read_only=True)
     except duckdb.IOException as e:
         if "lock" not in str(e).lower():
-            return [failed(component, f"cannot open {path}: {first_line(e)}", _duckdb_fix())]
-        return [_locked(component, path, str(e), settings)]
+            return failed(component, f"cannot open {path}: {first_line(e)}", _duckdb_fix())
+        return _locked(component, path, str(e), settings)
     except duckdb.Error as e:
-        return [failed(component, f"cannot open {path}: {first_line(e)}", _duckdb_fix())]
+        return failed(component, f"cannot open {path}: {first_line(e)}", _duckdb_fix())
     try:
         tables = conn.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
@@ -65,45 +63,11 @@ def _check_duckdb(path: Path, settings: Settings) -> list[Finding]:
         def query(sql: str) -> list[tuple[Any, ...]]:
             return conn.execute(sql).fetchall()
 
-        schema = _schema_finding(component, f"{path}", query if has_table else None)
-        [(keyed_rows,)] = query(
-            "SELECT coalesce(sum(estimated_size), 0) FROM duckdb_tables() WHERE has_primary_key"
-        )
-        return [schema, key_memory_finding(int(keyed_rows), settings.duckdb_memory_limit)]
+        return _schema_finding(component, f"{path}", query if has_table else None)
     except duckdb.Error as e:
-        return [failed(component, f"cannot read {path}: {first_line(e)}", _duckdb_fix())]
+        return failed(component, f"cannot read {path}: {first_line(e)}", _duckdb_fix())
     finally:
         conn.close()
-
-
-def key_memory_finding(keyed_rows: int, memory_limit: str) -> Finding:
-    """How much of DuckDB's memory limit the stored rows' primary-key indexes take (they
-    must fit in it: past it every write fails); a warning from ``KEY_MEMORY_WARN``."""
-    from pulso.store.duckdb import KEY_ROW_BYTES, memory_limit_bytes
-
-    component = "store (DuckDB memory)"
-    need = keyed_rows * KEY_ROW_BYTES
-    limit = memory_limit_bytes(memory_limit)
-    if limit is None:
-        return ok(
-            component,
-            f"primary keys of {keyed_rows:,} stored rows take about {need / 2**20:,.0f} MiB; "
-            "no PULSO_DUCKDB_MEMORY_LIMIT set (DuckDB's own: 80 % of RAM)",
-        )
-    share = need / limit
-    detail = (
-        f"primary keys of {keyed_rows:,} stored rows take about {need / 2**20:,.0f} MiB, "
-        f"{share:.0%} of PULSO_DUCKDB_MEMORY_LIMIT={memory_limit} (at 100 % every write fails)"
-    )
-    if share < KEY_MEMORY_WARN:
-        return ok(component, detail)
-    return warning(
-        component,
-        detail,
-        f"raise PULSO_DUCKDB_MEMORY_LIMIT (about {KEY_ROW_BYTES} B a stored row with a key, "
-        f"~{3 * KEY_ROW_BYTES} B a payment) or trim old data: "
-        "`pulso maintenance retention --keep 30d`",
-    )
 
 
 def _locked(component: str, path: Path, error: str, settings: Settings) -> Finding:

@@ -547,37 +547,11 @@ def _open_failure(path: Path, error: duckdb.Error) -> str:
 
 
 _OUT_OF_MEMORY: Final = re.compile(r"(?i)out of memory|could not allocate|failed to (pin|allocate)")
-KEY_ROW_BYTES: Final = 35
-"""Memory a row stored in a table with a primary key takes in DuckDB's ART index, which
-must fit in ``memory_limit`` for every insert (bench_duckdb_capacity.py: 512MB held 4.96 M
-payments, 14.9 M keyed rows)."""
 MEMORY_HINT: Final = (
-    " (DuckDB reached its memory limit, PULSO_DUCKDB_MEMORY_LIMIT: its primary-key indexes "
-    f"must fit in it, about {KEY_ROW_BYTES} B for every row stored in a table with a key, "
-    f"~{3 * KEY_ROW_BYTES} B a payment; raise the limit, or trim old data with "
-    "`pulso maintenance retention --keep 30d`. `pulso doctor` shows how full it is)"
+    " (DuckDB reached its memory limit, PULSO_DUCKDB_MEMORY_LIMIT: raise it, or trim old data "
+    "with `pulso maintenance retention --keep 30d`. Event ids that are not time-ordered "
+    "(UUIDv7, as pulso makes them) make DuckDB's primary-key indexes need far more of it)"
 )
-_SIZE: Final = re.compile(r"(?i)^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb|kib|mib|gib|tib)\s*$")
-_UNITS: Final = {
-    "b": 1,
-    "kb": 10**3,
-    "mb": 10**6,
-    "gb": 10**9,
-    "tb": 10**12,
-    "kib": 2**10,
-    "mib": 2**20,
-    "gib": 2**30,
-    "tib": 2**40,
-}
-
-
-def memory_limit_bytes(text: str) -> int | None:
-    """``PULSO_DUCKDB_MEMORY_LIMIT`` in bytes as DuckDB reads it (MB = 10^6 B, MiB = 2^20 B);
-    None when empty (DuckDB's own limit) or not a size."""
-    match = _SIZE.match(text)
-    if match is None:
-        return None
-    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
 
 
 def _explained(error: BaseException) -> str:

@@ -150,37 +150,8 @@ def test_duckdb_up_to_date(settings_factory: Callable[..., Settings]) -> None:
 
     settings = settings_factory()
     open_store(settings).close()
-    findings = check_store(settings, 5.0)
-    [store] = [f for f in findings if f.component == "store (DuckDB)"]
+    store = one(check_store(settings, 5.0))
     assert store.status == "ok" and "migrations applied" in store.detail
-    memory = one(findings, "store (DuckDB memory)")
-    assert memory.status == "ok" and "stored rows take about 0 MiB, 0% of" in memory.detail
-
-
-def test_duckdb_keys_near_the_memory_limit_are_a_warning_with_the_fix(
-    settings_factory: Callable[..., Settings],
-) -> None:
-    """Rows in tables with a primary key: their index must fit in DuckDB's memory limit."""
-    from pulso.store import open_store
-
-    settings = settings_factory(duckdb_memory_limit="64MB")
-    store = open_store(settings)
-    with store.transaction() as tx:
-        tx.execute("CREATE TABLE filler (id BIGINT PRIMARY KEY)")
-        tx.execute("INSERT INTO filler SELECT range FROM range(1200000)")  # ~42 MB of keys
-    store.close()
-
-    memory = one(check_store(settings, 5.0), "store (DuckDB memory)")
-    assert memory.status == "warning", memory
-    assert "primary keys of 1,200,0" in memory.detail  # + schema_migrations' rows
-    assert "of PULSO_DUCKDB_MEMORY_LIMIT=64MB" in memory.detail
-    assert "raise PULSO_DUCKDB_MEMORY_LIMIT" in memory.fix and "retention" in memory.fix
-
-    roomy = one(
-        check_store(settings.model_copy(update={"duckdb_memory_limit": "2GB"}), 5.0),
-        "store (DuckDB memory)",
-    )
-    assert roomy.status == "ok" and "2% of PULSO_DUCKDB_MEMORY_LIMIT=2GB" in roomy.detail
 
 
 LOCKER = """\
